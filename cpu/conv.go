@@ -1,0 +1,198 @@
+package cpu
+
+import (
+	"github.com/mnistgpu/mnistgpu/internal/backend"
+)
+
+// convChunkElems bounds the im2col workspace (32 MiB of float32): a chunk of
+// whole images is unfolded at a time, so a k=5 layer over a 1000-image
+// evaluation batch does not need gigabytes of columns.
+const convChunkElems = 8 << 20
+
+// convGeom is the shape of one stride-1 convolution.
+type convGeom struct {
+	n, h, w, cin    int // input
+	kh, kw, cout    int // kernel
+	oh, ow, pad     int // output, padding each side
+	rowsPerImage, k int // im2col: one row per output pixel, k = kh*kw*cin columns
+}
+
+func (c *Backend) convGeometry(op string, y, x, w backend.Tensor, pad int) (convGeom, bool) {
+	xs, ws, ys := x.Shape(), w.Shape(), y.Shape()
+	if len(xs) != 4 || len(ws) != 4 || len(ys) != 4 || ws[2] != xs[3] {
+		c.fail("%s: shapes x %v, w %v, y %v do not fit (NHWC, KH KW Cin Cout)", op, xs, ws, ys)
+		return convGeom{}, false
+	}
+	g := convGeom{n: xs[0], h: xs[1], w: xs[2], cin: xs[3], kh: ws[0], kw: ws[1], cout: ws[3], pad: pad}
+	g.oh, g.ow = g.h+2*pad-g.kh+1, g.w+2*pad-g.kw+1
+	if ys[0] != g.n || ys[1] != g.oh || ys[2] != g.ow || ys[3] != g.cout {
+		c.fail("%s: output %v, want [%d %d %d %d]", op, ys, g.n, g.oh, g.ow, g.cout)
+		return convGeom{}, false
+	}
+	g.rowsPerImage, g.k = g.oh*g.ow, g.kh*g.kw*g.cin
+	return g, true
+}
+
+// imagesPerChunk is how many images one im2col pass may unfold.
+func (g convGeom) imagesPerChunk() int {
+	return max(1, min(g.n, convChunkElems/(g.rowsPerImage*g.k)))
+}
+
+func (c *Backend) columns(g convGeom) []float32 {
+	need := g.imagesPerChunk() * g.rowsPerImage * g.k
+	if len(c.workspace) < need {
+		c.workspace = make([]float32, need)
+	}
+	return c.workspace[:need]
+}
+
+// im2col unfolds images [first, first+count) of x into cols, one row per
+// output pixel, columns ordered (ky, kx, ci) to match the kernel layout.
+func im2col(cols, x []float32, g convGeom, first, count int) {
+	rowLen := g.k
+	parallelFor(count*g.oh, 8, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			img, oy := first+r/g.oh, r%g.oh
+			for ox := 0; ox < g.ow; ox++ {
+				row := cols[(r*g.ow+ox)*rowLen : (r*g.ow+ox+1)*rowLen]
+				for ky := 0; ky < g.kh; ky++ {
+					iy := oy + ky - g.pad
+					seg := row[ky*g.kw*g.cin : (ky+1)*g.kw*g.cin]
+					if iy < 0 || iy >= g.h {
+						clear(seg)
+						continue
+					}
+					for kx := 0; kx < g.kw; kx++ {
+						ix := ox + kx - g.pad
+						dst := seg[kx*g.cin : (kx+1)*g.cin]
+						if ix < 0 || ix >= g.w {
+							clear(dst)
+							continue
+						}
+						src := ((img*g.h+iy)*g.w + ix) * g.cin
+						copy(dst, x[src:src+g.cin])
+					}
+				}
+			}
+		}
+	})
+}
+
+// col2im adds the column gradients of images [first, first+count) back onto
+// dx, which it first clears for those images. Work is split by image so no
+// two goroutines write the same pixel.
+func col2im(dx, cols []float32, g convGeom, first, count int) {
+	imageLen := g.h * g.w * g.cin
+	parallelFor(count, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			img := first + i
+			clear(dx[img*imageLen : (img+1)*imageLen])
+			for oy := 0; oy < g.oh; oy++ {
+				for ox := 0; ox < g.ow; ox++ {
+					r := (i*g.oh+oy)*g.ow + ox
+					row := cols[r*g.k : (r+1)*g.k]
+					for ky := 0; ky < g.kh; ky++ {
+						iy := oy + ky - g.pad
+						if iy < 0 || iy >= g.h {
+							continue
+						}
+						for kx := 0; kx < g.kw; kx++ {
+							ix := ox + kx - g.pad
+							if ix < 0 || ix >= g.w {
+								continue
+							}
+							src := row[(ky*g.kw+kx)*g.cin : (ky*g.kw+kx+1)*g.cin]
+							dst := dx[((img*g.h+iy)*g.w+ix)*g.cin:][:g.cin]
+							for ci, v := range src {
+								dst[ci] += v
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// Conv2D is im2col followed by one GEMM per chunk of images: y rows are
+// output pixels in NHWC order, so the product lands in place.
+func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
+	g, ok := c.convGeometry("conv2d", y, x, w, pad)
+	if !ok || !c.sameLen("conv2d bias", g.cout, b) {
+		return
+	}
+	ys, xs, ws, bs := f32(y), f32(x), f32(w), f32(b)
+	cols := c.columns(g)
+	per := g.imagesPerChunk()
+	for first := 0; first < g.n; first += per {
+		count := min(per, g.n-first)
+		rows := count * g.rowsPerImage
+		out := ys[first*g.rowsPerImage*g.cout : (first*g.rowsPerImage+rows)*g.cout]
+		broadcastRows(out, bs)
+		im2col(cols, xs, g, first, count)
+		gemm(false, false, rows, g.cout, g.k, cols[:rows*g.k], ws, 1, out)
+	}
+}
+
+// Conv2DBackward: dw = colsᵀ·dy, db = Σ dy, dcols = dy·wᵀ folded back by col2im.
+func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
+	g, ok := c.convGeometry("conv2d backward", dy, x, w, pad)
+	if !ok || !c.sameLen("conv2d backward", g.cout, db) || !c.sameLen("conv2d backward", w.Len(), dw) {
+		return
+	}
+	if dx != nil && !c.sameLen("conv2d backward dx", x.Len(), dx) {
+		return
+	}
+	dys, xs, ws, dws := f32(dy), f32(x), f32(w), f32(dw)
+	c.columnSums(f32(db), dys, g.cout)
+	cols := c.columns(g)
+	per := g.imagesPerChunk()
+	for first := 0; first < g.n; first += per {
+		count := min(per, g.n-first)
+		rows := count * g.rowsPerImage
+		dyChunk := dys[first*g.rowsPerImage*g.cout : (first*g.rowsPerImage+rows)*g.cout]
+		im2col(cols, xs, g, first, count)
+		beta := float32(1)
+		if first == 0 {
+			beta = 0
+		}
+		gemm(true, false, g.k, g.cout, rows, cols[:rows*g.k], dyChunk, beta, dws)
+		if dx != nil {
+			gemm(false, true, rows, g.k, g.cout, dyChunk, ws, 0, cols[:rows*g.k])
+			col2im(f32(dx), cols, g, first, count)
+		}
+	}
+}
+
+// broadcastRows sets every row of out (rows × len(bias)) to bias.
+func broadcastRows(out, bias []float32) {
+	n := len(bias)
+	parallelFor(len(out)/n, 1024, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			copy(out[r*n:(r+1)*n], bias)
+		}
+	})
+}
+
+// columnSums writes into sums the sum of each column of m (rows × cols),
+// accumulating in float64 so long batches do not lose precision.
+func (c *Backend) columnSums(sums, m []float32, cols int) {
+	rows := len(m) / cols
+	acc := c.partials(cols)
+	workers := parallelChunks(rows, 256, func(worker, lo, hi int) {
+		a := acc[worker*cols : (worker+1)*cols]
+		clear(a)
+		for r := lo; r < hi; r++ {
+			for j, v := range m[r*cols : (r+1)*cols] {
+				a[j] += float64(v)
+			}
+		}
+	})
+	for j := range sums {
+		total := 0.0
+		for w := 0; w < workers; w++ {
+			total += acc[w*cols+j]
+		}
+		sums[j] = float32(total)
+	}
+}

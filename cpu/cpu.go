@@ -1,0 +1,137 @@
+// Package cpu is the reference backend: plain Go over host memory, used
+// wherever no GPU is, and the yardstick every other backend is tested against.
+package cpu
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+
+	"github.com/mnistgpu/mnistgpu/internal/backend"
+)
+
+func init() {
+	backend.Register("cpu", func() (backend.Backend, error) { return New(), nil })
+}
+
+// Backend runs every op on the host, in parallel across GOMAXPROCS.
+type Backend struct {
+	err error // first error since the last Sync
+
+	// workspace holds im2col columns; it grows to the largest chunk once and
+	// is then reused, so steady-state steps do not allocate.
+	workspace []float32
+	// scratch holds per-worker float64 partial sums (column sums, batch norm).
+	scratch []float64
+	// stats64 and channel32 hold per-channel intermediates of batch norm.
+	stats64   []float64
+	channel32 []float32
+}
+
+// New returns a CPU backend.
+func New() *Backend { return &Backend{} }
+
+func (c *Backend) Name() string { return "cpu" }
+
+func (c *Backend) Device() string {
+	return fmt.Sprintf("CPU %s/%s, %d threads", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+}
+
+func (c *Backend) Sync() error {
+	err := c.err
+	c.err = nil
+	return err
+}
+
+func (c *Backend) Close() error {
+	c.workspace = nil
+	return nil
+}
+
+// fail records the first error; later ones add nothing the user can act on.
+func (c *Backend) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("cpu: "+format, args...)
+	}
+}
+
+func (c *Backend) Alloc(shape ...int) backend.Tensor {
+	checkShape(shape)
+	return &Tensor{shape: slices.Clone(shape), f: make([]float32, numElements(shape))}
+}
+
+func (c *Backend) AllocInt32(shape ...int) backend.Tensor {
+	checkShape(shape)
+	return &Tensor{shape: slices.Clone(shape), i: make([]int32, numElements(shape))}
+}
+
+func (c *Backend) View(t backend.Tensor, offset int, shape ...int) backend.Tensor {
+	checkShape(shape)
+	src := t.(*Tensor)
+	n := numElements(shape)
+	if offset < 0 || offset+n > src.Len() {
+		panic(fmt.Sprintf("cpu: view [%d, %d) outside a tensor of %d elements", offset, offset+n, src.Len()))
+	}
+	v := &Tensor{shape: slices.Clone(shape)}
+	if src.f != nil {
+		v.f = src.f[offset : offset+n : offset+n]
+	} else {
+		v.i = src.i[offset : offset+n : offset+n]
+	}
+	return v
+}
+
+func (c *Backend) Upload(dst backend.Tensor, src []float32) error {
+	d := f32(dst)
+	if len(src) != len(d) {
+		return fmt.Errorf("cpu: upload of %d values into a tensor of %d", len(src), len(d))
+	}
+	copy(d, src)
+	return nil
+}
+
+func (c *Backend) UploadInt32(dst backend.Tensor, src []int32) error {
+	d := i32(dst)
+	if len(src) != len(d) {
+		return fmt.Errorf("cpu: upload of %d values into a tensor of %d", len(src), len(d))
+	}
+	copy(d, src)
+	return nil
+}
+
+func (c *Backend) Download(dst []float32, src backend.Tensor) error {
+	s := f32(src)
+	if len(s) != len(dst) {
+		return fmt.Errorf("cpu: download of a tensor of %d values into %d", len(s), len(dst))
+	}
+	copy(dst, s)
+	return nil
+}
+
+func (c *Backend) Fill(t backend.Tensor, v float32) {
+	d := f32(t)
+	for i := range d {
+		d[i] = v
+	}
+}
+
+func (c *Backend) Copy(dst, src backend.Tensor) {
+	if dst.Len() != src.Len() {
+		c.fail("copy of %v into %v", src.Shape(), dst.Shape())
+		return
+	}
+	d, s := dst.(*Tensor), src.(*Tensor)
+	copy(d.f, s.f)
+	copy(d.i, s.i)
+}
+
+// sameLen records an error unless every tensor has n elements.
+func (c *Backend) sameLen(op string, n int, ts ...backend.Tensor) bool {
+	for _, t := range ts {
+		if t.Len() != n {
+			c.fail("%s: tensor of shape %v, want %d elements", op, t.Shape(), n)
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,55 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/mnistgpu/mnistgpu/internal/backend"
+)
+
+// Tensor is a host array. Exactly one of f and i is set, by element type.
+type Tensor struct {
+	shape []int
+	f     []float32
+	i     []int32
+}
+
+func (t *Tensor) Shape() []int { return t.shape }
+func (t *Tensor) Len() int     { return numElements(t.shape) }
+
+// Float32 exposes the elements of a float32 tensor (for tests and tools that
+// know they hold a CPU tensor).
+func (t *Tensor) Float32() []float32 { return t.f }
+
+func numElements(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+func checkShape(shape []int) {
+	for _, d := range shape {
+		if d < 0 {
+			panic(fmt.Sprintf("cpu: negative dimension in shape %v", shape))
+		}
+	}
+}
+
+// f32 and i32 unwrap a backend tensor; passing another backend's tensor is a
+// programming error, not a run-time condition, hence the panic.
+func f32(t backend.Tensor) []float32 {
+	c, ok := t.(*Tensor)
+	if !ok || c.f == nil && c.Len() > 0 {
+		panic(fmt.Sprintf("cpu: want a float32 cpu tensor, got %T", t))
+	}
+	return c.f
+}
+
+func i32(t backend.Tensor) []int32 {
+	c, ok := t.(*Tensor)
+	if !ok || c.i == nil && c.Len() > 0 {
+		panic(fmt.Sprintf("cpu: want an int32 cpu tensor, got %T", t))
+	}
+	return c.i
+}

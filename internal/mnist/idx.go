@@ -1,0 +1,233 @@
+package mnist
+
+import (
+	"compress/flate"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// IDX magic numbers: two zero bytes, type 0x08 (unsigned byte), then the
+// number of dimensions.
+const (
+	imagesMagic = 0x00000803
+	labelsMagic = 0x00000801
+)
+
+// Caps on what a header may claim. They are far above MNIST (and EMNIST) yet
+// keep a corrupt or hostile header from asking for more memory than a
+// machine has; the data itself is then read without trusting the header.
+const (
+	maxCount   = 1 << 24 // examples per file
+	maxSide    = 1 << 12 // pixels per image side
+	maxPayload = 1 << 31 // decompressed bytes after the header
+)
+
+// LoadSet reads one split from a gzipped IDX images file and its labels
+// file. Any rows and cols > 0 are accepted; Load is the one that insists on
+// 28x28.
+func LoadSet(imagesPath, labelsPath string) (*Set, error) {
+	images, n, rows, cols, err := readImages(imagesPath)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := readLabels(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	if len(labels) != n {
+		return nil, &FileError{
+			Path:    labelsPath,
+			Problem: ErrCountMismatch,
+			Detail:  fmt.Sprintf("%d labels, but %s has %d images", len(labels), imagesPath, n),
+		}
+	}
+	return &Set{Images: images, Labels: labels, N: n, Rows: rows, Cols: cols}, nil
+}
+
+// Load reads both splits from dir, which must hold the four standard files.
+// It does not check checksums (Verify does), so it also loads hand-made
+// files of the right shape.
+func Load(dir string) (train, test *Set, err error) {
+	train, err = loadMNISTSet(dir, TrainImages, TrainLabels)
+	if err != nil {
+		return nil, nil, err
+	}
+	test, err = loadMNISTSet(dir, TestImages, TestLabels)
+	if err != nil {
+		return nil, nil, err
+	}
+	return train, test, nil
+}
+
+func loadMNISTSet(dir, imagesName, labelsName string) (*Set, error) {
+	imagesPath := filepath.Join(dir, imagesName)
+	s, err := LoadSet(imagesPath, filepath.Join(dir, labelsName))
+	if err != nil {
+		return nil, err
+	}
+	if s.Rows != Side || s.Cols != Side {
+		return nil, &FileError{
+			Path:    imagesPath,
+			Problem: ErrDims,
+			Detail:  fmt.Sprintf("images are %dx%d, MNIST needs %dx%d", s.Rows, s.Cols, Side, Side),
+		}
+	}
+	return s, nil
+}
+
+// readImages returns the pixels and the header's dimensions of an images file.
+func readImages(path string) (pixels []uint8, n, rows, cols int, err error) {
+	var dims [3]uint32
+	pixels, err = readIDX(path, imagesMagic, "images", dims[:], func() (int64, error) {
+		n, rows, cols = int(dims[0]), int(dims[1]), int(dims[2])
+		switch {
+		case n == 0:
+			return 0, fmt.Errorf("header says 0 images")
+		case n > maxCount:
+			return 0, fmt.Errorf("header says %d images, more than the limit %d", n, maxCount)
+		case rows == 0 || cols == 0 || rows > maxSide || cols > maxSide:
+			return 0, fmt.Errorf("header says %dx%d pixels, each side must be 1..%d", rows, cols, maxSide)
+		}
+		size := int64(n) * int64(rows) * int64(cols)
+		if size > maxPayload {
+			return 0, fmt.Errorf("header says %d images of %dx%d, %d bytes, more than the limit %d", n, rows, cols, size, int64(maxPayload))
+		}
+		return size, nil
+	})
+	if err != nil {
+		return nil, 0, 0, 0, err
+	}
+	return pixels, n, rows, cols, nil
+}
+
+// readLabels returns the labels of a labels file, each checked to be a digit.
+func readLabels(path string) ([]uint8, error) {
+	var dims [1]uint32
+	labels, err := readIDX(path, labelsMagic, "labels", dims[:], func() (int64, error) {
+		n := int64(dims[0])
+		switch {
+		case n == 0:
+			return 0, fmt.Errorf("header says 0 labels")
+		case n > maxCount:
+			return 0, fmt.Errorf("header says %d labels, more than the limit %d", n, maxCount)
+		}
+		return n, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range labels {
+		if l > 9 {
+			return nil, &FileError{Path: path, Problem: ErrBadLabel, Detail: fmt.Sprintf("label %d at index %d", l, i)}
+		}
+	}
+	return labels, nil
+}
+
+// readIDX reads a gzipped IDX file: the magic, len(dims) big-endian sizes,
+// then exactly payloadSize() bytes. payloadSize sees dims filled in and
+// rejects headers it does not like with an error that becomes ErrDims.
+func readIDX(path string, magic uint32, kind string, dims []uint32, payloadSize func() (int64, error)) ([]uint8, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &FileError{Path: path, Problem: ErrMissing}
+		}
+		return nil, fmt.Errorf("mnist: %w", err)
+	}
+	defer f.Close()
+
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, readError(path, gzipHeader, err)
+	}
+	defer zr.Close()
+
+	header := make([]byte, 4+4*len(dims))
+	if _, err := io.ReadFull(zr, header); err != nil {
+		return nil, readError(path, "IDX header", err)
+	}
+	if got := binary.BigEndian.Uint32(header); got != magic {
+		return nil, &FileError{
+			Path:    path,
+			Problem: ErrBadMagic,
+			Detail:  fmt.Sprintf("0x%08x, want 0x%08x (%s)%s", got, magic, kind, magicHint(got)),
+		}
+	}
+	for i := range dims {
+		dims[i] = binary.BigEndian.Uint32(header[4+4*i:])
+	}
+	size, err := payloadSize()
+	if err != nil {
+		return nil, &FileError{Path: path, Problem: ErrDims, Detail: err.Error()}
+	}
+
+	// ReadAll grows with the data actually decompressed, so a header that
+	// lies about its size cannot make us allocate it up front. Asking for one
+	// byte more than declared is how trailing data is noticed; reading to
+	// the end is also what makes gzip check its CRC.
+	data, err := io.ReadAll(io.LimitReader(zr, size+1))
+	if err != nil {
+		return nil, readError(path, kind, err)
+	}
+	switch {
+	case int64(len(data)) < size:
+		return nil, &FileError{
+			Path:    path,
+			Problem: ErrTruncated,
+			Detail:  fmt.Sprintf("header declares %d bytes of %s, file holds %d", size, kind, len(data)),
+		}
+	case int64(len(data)) > size:
+		return nil, &FileError{
+			Path:    path,
+			Problem: ErrTrailingData,
+			Detail:  fmt.Sprintf("more than the %d bytes of %s the header declares", size, kind),
+		}
+	}
+	// Growing by doubling can leave a lot of spare capacity; a training run
+	// keeps these slices for its whole life, so hand back a tight copy.
+	if cap(data)-len(data) > len(data)/8 {
+		data = append(make([]uint8, 0, len(data)), data...)
+	}
+	return data, nil
+}
+
+// magicHint catches the most likely mix-up: the images and labels files swapped.
+func magicHint(got uint32) string {
+	switch got {
+	case imagesMagic:
+		return "; this looks like an images file"
+	case labelsMagic:
+		return "; this looks like a labels file"
+	}
+	return ""
+}
+
+// gzipHeader names the first thing read, where a gzip.ErrHeader means the
+// file is not gzip at all rather than junk after a valid stream.
+const gzipHeader = "gzip header"
+
+// readError turns a read failure into the one problem the user can act on:
+// data that stops early, or data that is not valid gzip.
+func readError(path, what string, err error) error {
+	var corrupt flate.CorruptInputError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &FileError{Path: path, Problem: ErrTruncated, Detail: "file ends inside the " + what}
+	case errors.Is(err, gzip.ErrHeader) && what == gzipHeader:
+		return &FileError{Path: path, Problem: ErrCorrupt, Detail: "not gzip data (the files must stay gzipped, as distributed)"}
+	case errors.Is(err, gzip.ErrHeader):
+		// gzip reads on after a member ends, looking for another one.
+		return &FileError{Path: path, Problem: ErrCorrupt, Detail: "junk after the gzip stream, while reading the " + what}
+	case errors.Is(err, gzip.ErrChecksum), errors.As(err, &corrupt):
+		return &FileError{Path: path, Problem: ErrCorrupt, Detail: "while reading the " + what, Err: err}
+	default:
+		return fmt.Errorf("mnist: reading %s: %w", path, err)
+	}
+}
