@@ -28,7 +28,8 @@ type Dataset interface {
 // Backend supplies memory and the numeric ops of the model. Ops do not
 // allocate after their first call for a given shape, so a training step has
 // no steady-state allocation. Parameter-gradient outputs (dw, db, dgamma,
-// dbeta) are always overwritten, never accumulated.
+// dbeta) are always overwritten, never accumulated. Outputs must not overlap
+// inputs, except where an op says it may run in place.
 type Backend interface {
 	// Name is the registry name ("cpu", "cuda"); Device describes the hardware.
 	Name() string
@@ -70,10 +71,12 @@ type Backend interface {
 	// for the backward pass, and updates the moving statistics Keras-style:
 	// moving = moving*momentum + batch*(1-momentum).
 	BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar Tensor, momentum, eps float32)
+	// BatchNormInfer may run in place (y == x).
 	BatchNormInfer(y, x, gamma, beta, movingMean, movingVar Tensor, eps float32)
 	BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd Tensor)
 
-	// ReLU: y = max(x, 0). ReLUBackward: dx = dy where y > 0, else 0 (dx may be dy).
+	// ReLU: y = max(x, 0), in place allowed. ReLUBackward: dx = dy where
+	// y > 0, else 0 (dx may be dy).
 	ReLU(y, x Tensor)
 	ReLUBackward(dx, dy, y Tensor)
 	// Add: y = a + b, element-wise; y may be a or b.

@@ -1,6 +1,7 @@
 package mnist
 
 import (
+	"bufio"
 	"compress/flate"
 	"compress/gzip"
 	"encoding/binary"
@@ -143,17 +144,25 @@ func readIDX(path string, magic uint32, kind string, dims []uint32, payloadSize 
 	}
 	defer f.Close()
 
-	zr, err := gzip.NewReader(f)
+	// gzip reads through a bufio.Reader we own, so that after the stream
+	// ends we can see whether the file goes on.
+	br := bufio.NewReader(f)
+	zr, err := gzip.NewReader(br)
 	if err != nil {
-		return nil, readError(path, gzipHeader, err)
+		return nil, readError(path, "gzip header", err)
 	}
 	defer zr.Close()
+	// The files are one gzip member; anything after it is damage, not a
+	// second member to decompress.
+	zr.Multistream(false)
 
-	header := make([]byte, 4+4*len(dims))
-	if _, err := io.ReadFull(zr, header); err != nil {
+	// The magic comes first and alone, so that a swapped images and labels
+	// file is reported as such even when it is shorter than the header.
+	var header [4]byte
+	if _, err := io.ReadFull(zr, header[:]); err != nil {
 		return nil, readError(path, "IDX header", err)
 	}
-	if got := binary.BigEndian.Uint32(header); got != magic {
+	if got := binary.BigEndian.Uint32(header[:]); got != magic {
 		return nil, &FileError{
 			Path:    path,
 			Problem: ErrBadMagic,
@@ -161,7 +170,10 @@ func readIDX(path string, magic uint32, kind string, dims []uint32, payloadSize 
 		}
 	}
 	for i := range dims {
-		dims[i] = binary.BigEndian.Uint32(header[4+4*i:])
+		if _, err := io.ReadFull(zr, header[:]); err != nil {
+			return nil, readError(path, "IDX header", err)
+		}
+		dims[i] = binary.BigEndian.Uint32(header[:])
 	}
 	size, err := payloadSize()
 	if err != nil {
@@ -190,6 +202,12 @@ func readIDX(path string, magic uint32, kind string, dims []uint32, payloadSize 
 			Detail:  fmt.Sprintf("more than the %d bytes of %s the header declares", size, kind),
 		}
 	}
+	switch _, err := br.ReadByte(); {
+	case err == nil:
+		return nil, &FileError{Path: path, Problem: ErrTrailingData, Detail: "bytes after the end of the gzip stream"}
+	case err != io.EOF:
+		return nil, readError(path, "end of the file", err)
+	}
 	// Growing by doubling can leave a lot of spare capacity; a training run
 	// keeps these slices for its whole life, so hand back a tight copy.
 	if cap(data)-len(data) > len(data)/8 {
@@ -209,10 +227,6 @@ func magicHint(got uint32) string {
 	return ""
 }
 
-// gzipHeader names the first thing read, where a gzip.ErrHeader means the
-// file is not gzip at all rather than junk after a valid stream.
-const gzipHeader = "gzip header"
-
 // readError turns a read failure into the one problem the user can act on:
 // data that stops early, or data that is not valid gzip.
 func readError(path, what string, err error) error {
@@ -220,11 +234,8 @@ func readError(path, what string, err error) error {
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return &FileError{Path: path, Problem: ErrTruncated, Detail: "file ends inside the " + what}
-	case errors.Is(err, gzip.ErrHeader) && what == gzipHeader:
-		return &FileError{Path: path, Problem: ErrCorrupt, Detail: "not gzip data (the files must stay gzipped, as distributed)"}
 	case errors.Is(err, gzip.ErrHeader):
-		// gzip reads on after a member ends, looking for another one.
-		return &FileError{Path: path, Problem: ErrCorrupt, Detail: "junk after the gzip stream, while reading the " + what}
+		return &FileError{Path: path, Problem: ErrCorrupt, Detail: "not gzip data (the files must stay gzipped, as distributed)"}
 	case errors.Is(err, gzip.ErrChecksum), errors.As(err, &corrupt):
 		return &FileError{Path: path, Problem: ErrCorrupt, Detail: "while reading the " + what, Err: err}
 	default:

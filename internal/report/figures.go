@@ -1,11 +1,14 @@
 package report
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"image/color"
 	"io"
 	"math"
+	"slices"
+	"strconv"
 
 	"github.com/mnistgpu/mnistgpu/internal/metrics"
 	"gonum.org/v1/plot"
@@ -30,13 +33,15 @@ const (
 
 // Annotation font size; small enough that labels 50 mini-batches apart on a
 // 938-step run do not run into each other.
-const annotationSize = vg.Points(7)
+const annotationSize vg.Length = 7 // points
 
 var (
-	colorBatch   = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0x90} // translucent blue: noisy, drawn underneath
-	colorRunning = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff} // orange
-	colorTest    = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff} // red
-	colorBar     = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+	// The batch loss is noisy and drawn underneath, so it is a light,
+	// translucent blue that black annotations stay readable on.
+	colorBatch   = color.NRGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0x70}
+	colorRunning = color.NRGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff} // orange
+	colorTest    = color.NRGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff} // red
+	colorBar     = color.NRGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
 	colorGrid    = color.Gray{Y: 0xdd}
 	colorNote    = color.Gray{Y: 0x55}
 )
@@ -44,21 +49,23 @@ var (
 // errNoSteps is returned when there is nothing to draw a loss curve from.
 var errNoSteps = errors.New("report: no training steps to plot")
 
-// PlotLossCurves draws loss_curves.png: two panels side by side sharing the
-// x range (mini-batch). Left, "Training loss per mini-batch": the batch loss
-// and the running (per-epoch mean) loss. Right, "Test loss": the test-set loss
-// at the steps where it was evaluated. title, if not empty, is drawn above
-// both panels.
+// PlotLossCurves draws loss_curves.png: two panels side by side (60/40 of the
+// width) over the same x range (mini-batch). Left, "Training loss per
+// mini-batch": the batch loss and the running (per-epoch mean) loss. Right,
+// "Test loss": the test-set loss at the steps where it was evaluated. title,
+// if not empty, is drawn above both panels.
 //
 // Values are annotated (3 decimals) as in the seed's figure: every 50
-// mini-batches below step 600 and every 200 from 600 on, plus the last point;
-// see annotationSteps. NaN and Inf losses are left out of the plot. A run with
-// no test evaluations gets a right panel that says so. Zero steps is an error.
+// mini-batches below step 600 and every 200 from 600 on, plus the last point,
+// thinned where labels would collide (see labelGap; the narrower test panel
+// of a one-epoch run gets a label every 100 steps below 600). NaN and Inf
+// losses are left out of the plot. A run with no test evaluations gets a right
+// panel that says so. Zero steps is an error.
 func PlotLossCurves(path string, steps []metrics.Step, title string) error {
 	if len(steps) == 0 {
 		return errNoSteps
 	}
-	lastStep := 0
+	lastStep, evaluated := 0, 0
 	var batch, running, test plotter.XYs
 	for _, s := range steps {
 		lastStep = max(lastStep, s.Step)
@@ -69,38 +76,49 @@ func PlotLossCurves(path string, steps []metrics.Step, title string) error {
 		if finite(s.RunningLoss) {
 			running = append(running, plotter.XY{X: x, Y: s.RunningLoss})
 		}
-		if s.HasTest() && finite(s.TestLoss) {
-			test = append(test, plotter.XY{X: x, Y: s.TestLoss})
+		if s.HasTest() {
+			evaluated++
+			if finite(s.TestLoss) {
+				test = append(test, plotter.XY{X: x, Y: s.TestLoss})
+			}
 		}
 	}
 
-	train, err := trainPanel(batch, running, lastStep)
-	if err != nil {
-		return err
-	}
-	testP, err := testPanel(test, lastStep)
-	if err != nil {
-		return err
+	// The lines and the annotation thinning assume step order.
+	for _, xy := range []plotter.XYs{batch, running, test} {
+		slices.SortStableFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
 	}
 
 	img := vgimg.NewWith(vgimg.UseWH(lossWidth, lossHeight), vgimg.UseDPI(figureDPI))
-	dc := draw.New(img)
-	dc = drawSuptitle(dc, title)
-	tiles := draw.Tiles{
-		Rows: 1, Cols: 2,
-		PadX:   vg.Points(24),
-		PadTop: vg.Points(6), PadBottom: vg.Points(6),
-		PadLeft: vg.Points(6), PadRight: vg.Points(12),
+	dc := drawSuptitle(pad(draw.New(img)), title)
+	left, right := lossLayout(dc)
+	trainW, testW := left.Max.X-left.Min.X, right.Max.X-right.Min.X
+
+	train, err := trainPanel(batch, running, lastStep, labelGap(lastStep, trainW))
+	if err != nil {
+		return err
 	}
-	plots := [][]*plot.Plot{{train, testP}}
-	canvases := plot.Align(plots, tiles, dc)
-	train.Draw(canvases[0][0])
-	testP.Draw(canvases[0][1])
+	testP, err := testPanel(test, evaluated, lastStep, labelGap(lastStep, testW))
+	if err != nil {
+		return err
+	}
+	train.Draw(left)
+	testP.Draw(right)
 	return writePNG(path, img)
 }
 
+// lossLayout splits c into the training (left) and test (right) panels. The
+// training panel, with every mini-batch and a label each 50 steps, gets 60% of
+// the width.
+func lossLayout(c draw.Canvas) (left, right draw.Canvas) {
+	const trainShare, gutter = 0.6, vg.Length(30) // gutter in points
+	w := c.Max.X - c.Min.X - gutter
+	trainW, testW := trainShare*w, (1-trainShare)*w
+	return draw.Crop(c, 0, -(testW + gutter), 0, 0), draw.Crop(c, trainW+gutter, 0, 0, 0)
+}
+
 // trainPanel is the left panel of the loss figure.
-func trainPanel(batch, running plotter.XYs, lastStep int) (*plot.Plot, error) {
+func trainPanel(batch, running plotter.XYs, lastStep int, gap float64) (*plot.Plot, error) {
 	p := newLossPlot("Training loss per mini-batch", lastStep)
 	if len(batch) == 0 && len(running) == 0 {
 		return p, addNote(p, "no finite training losses")
@@ -131,7 +149,7 @@ func trainPanel(batch, running plotter.XYs, lastStep int) (*plot.Plot, error) {
 	if len(annotated) == 0 {
 		annotated = running
 	}
-	if err := annotate(p, pick(annotated, annotationSteps(annotated, lastStep)), colorBatch); err != nil {
+	if err := annotate(p, pick(annotated, annotationSteps(annotated, gap)), colorBatch); err != nil {
 		return nil, err
 	}
 	p.Y.Min = 0 // cross-entropy is never negative; a zero baseline shows how far it fell
@@ -139,10 +157,14 @@ func trainPanel(batch, running plotter.XYs, lastStep int) (*plot.Plot, error) {
 }
 
 // testPanel is the right panel of the loss figure.
-func testPanel(test plotter.XYs, lastStep int) (*plot.Plot, error) {
+// evaluated counts the steps with a test loss, finite or not.
+func testPanel(test plotter.XYs, evaluated, lastStep int, gap float64) (*plot.Plot, error) {
 	p := newLossPlot("Test loss", lastStep)
-	if len(test) == 0 {
+	switch {
+	case evaluated == 0:
 		return p, addNote(p, "test set not evaluated")
+	case len(test) == 0:
+		return p, addNote(p, "no finite test losses")
 	}
 	l, pts, err := plotter.NewLinePoints(test)
 	if err != nil {
@@ -156,7 +178,7 @@ func testPanel(test plotter.XYs, lastStep int) (*plot.Plot, error) {
 	p.Add(l, pts)
 	p.Legend.Add("test loss", l, pts)
 
-	idx := testAnnotationSteps(test, lastStep)
+	idx := testAnnotationSteps(test, lastStep, gap)
 	if err := annotate(p, pick(test, idx), colorTest); err != nil {
 		return nil, err
 	}
@@ -170,8 +192,10 @@ func newLossPlot(title string, lastStep int) *plot.Plot {
 	p.Title.TextStyle.Font.Size = vg.Points(12)
 	p.X.Label.Text = "mini-batch"
 	p.Y.Label.Text = "loss"
-	// Both panels span the whole run so their x positions line up.
-	p.X.Min, p.X.Max = 0, float64(lastStep)
+	// Both panels span the whole run so their x positions line up. A
+	// one-step run is centred rather than drawn on the right edge, under the
+	// legend.
+	p.X.Min, p.X.Max = 0, float64(max(lastStep, 2))
 	p.Legend.Top = true
 	p.Legend.Left = false
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
@@ -186,6 +210,7 @@ func newLossPlot(title string, lastStep int) *plot.Plot {
 // fixes the y range, which would otherwise be undefined.
 func addNote(p *plot.Plot, msg string) error {
 	p.Y.Min, p.Y.Max = 0, 1
+	p.Y.Tick.Marker = plot.ConstantTicks(nil) // a 0..1 scale here would mean nothing
 	mid := (p.X.Min + p.X.Max) / 2
 	l, err := plotter.NewLabels(plotter.XYLabels{
 		XYs:    plotter.XYs{{X: mid, Y: 0.5}},
@@ -211,16 +236,19 @@ func isMark(step int) bool {
 	return step%200 == 0
 }
 
-// minLabelGap is the smallest distance in steps between two annotations, as a
-// fraction of the x range: about the width of a 7-point "0.123" on one panel.
-// It keeps the seed's rule intact on a one-epoch run (938 steps: gap 42 < 50)
-// and thins it on long runs, where 50 steps are only a few pixels wide.
-const minLabelGap = 0.045
+// labelGap is the smallest distance in steps between two annotations on a
+// panel panelW wide: a 7-point "0.123" plus a margin (0.3 in) over the data
+// area (the panel less about 0.7 in of y axis). On a one-epoch run (938 steps)
+// the training panel's gap is about 46 steps, so the seed's every-50 rule is
+// kept; on long runs, where 50 steps are a few pixels, labels are thinned.
+func labelGap(lastStep int, panelW vg.Length) float64 {
+	data := max(panelW-0.7*vg.Inch, vg.Inch)
+	return float64(lastStep) * float64(0.3*vg.Inch/data)
+}
 
 // annotationSteps returns the indices of xy (sorted by X) to annotate: points
-// on a mark step plus the last point, thinned so no two are closer than
-// minLabelGap of the x range.
-func annotationSteps(xy plotter.XYs, lastStep int) []int {
+// on a mark step plus the last point, thinned so no two are closer than gap.
+func annotationSteps(xy plotter.XYs, gap float64) []int {
 	var idx []int
 	for i, p := range xy {
 		if isMark(int(p.X)) {
@@ -230,13 +258,13 @@ func annotationSteps(xy plotter.XYs, lastStep int) []int {
 	if len(xy) > 0 {
 		idx = append(idx, len(xy)-1)
 	}
-	return thin(xy, idx, float64(lastStep)*minLabelGap)
+	return thin(xy, idx, gap)
 }
 
 // testAnnotationSteps picks the test points to annotate. With few points each
 // gets a label; otherwise the point nearest each mark step does, plus the last
-// (the final test loss).
-func testAnnotationSteps(xy plotter.XYs, lastStep int) []int {
+// (the final test loss), thinned so no two are closer than gap.
+func testAnnotationSteps(xy plotter.XYs, lastStep int, gap float64) []int {
 	const few = 12
 	if len(xy) <= few {
 		idx := make([]int, len(xy))
@@ -253,7 +281,7 @@ func testAnnotationSteps(xy plotter.XYs, lastStep int) []int {
 		idx = append(idx, nearest(xy, float64(m)))
 	}
 	idx = append(idx, len(xy)-1)
-	return thin(xy, idx, float64(lastStep)*minLabelGap)
+	return thin(xy, idx, gap)
 }
 
 // nearest returns the index of the point of xy (sorted by X) closest to x.
@@ -404,9 +432,10 @@ func PlotClassAccuracy(path string, acc [metrics.NumClasses]float64, title strin
 
 	// Set after Add: the bars' data range would pull the minimum back to 0.
 	p.Y.Min, p.Y.Max = lo, 100
+	p.Y.Tick.Marker = percentTicks{}
 
 	img := vgimg.NewWith(vgimg.UseWH(classWidth, classHeight), vgimg.UseDPI(figureDPI))
-	p.Draw(draw.New(img))
+	p.Draw(pad(draw.New(img)))
 	return writePNG(path, img)
 }
 
@@ -428,6 +457,28 @@ func accuracyAxisMin(vals []float64) float64 {
 	return math.Max(0, 5*math.Floor((lo-margin)/5))
 }
 
+// percentTicks labels whole percentages: every 1 on a short axis, every 5 or
+// 10 on longer ones, with a minor tick halfway between.
+type percentTicks struct{}
+
+func (percentTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := 10.0
+	switch {
+	case hi-lo <= 10:
+		step = 1
+	case hi-lo <= 30:
+		step = 5
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+1e-9; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
+		if v+step/2 <= hi {
+			ticks = append(ticks, plot.Tick{Value: v + step/2})
+		}
+	}
+	return ticks
+}
+
 // drawSuptitle writes title centred at the top of c and returns the canvas
 // below it; with an empty title c is returned unchanged.
 func drawSuptitle(c draw.Canvas, title string) draw.Canvas {
@@ -441,10 +492,14 @@ func drawSuptitle(c draw.Canvas, title string) draw.Canvas {
 		YAlign:  draw.YTop,
 		Handler: plot.DefaultTextHandler,
 	}
-	top := c.Max.Y - vg.Points(6)
-	c.FillText(sty, vg.Point{X: c.Center().X, Y: top}, title)
+	c.FillText(sty, vg.Point{X: c.Center().X, Y: c.Max.Y}, title)
 	h := sty.Rectangle(title).Size().Y
-	return draw.Crop(c, 0, 0, 0, -(h + vg.Points(10)))
+	return draw.Crop(c, 0, 0, 0, -(h + vg.Points(8)))
+}
+
+// pad keeps titles and the rightmost labels off the edge of the image.
+func pad(c draw.Canvas) draw.Canvas {
+	return draw.Crop(c, vg.Points(6), -vg.Points(10), vg.Points(4), -vg.Points(8))
 }
 
 // writePNG encodes img atomically to path.

@@ -3,7 +3,8 @@ package report
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"strconv"
+	"strings"
 
 	"github.com/mnistgpu/mnistgpu/internal/metrics"
 )
@@ -21,9 +22,7 @@ func ClassTable(w io.Writer, c *metrics.Confusion) error {
 	if c == nil {
 		return fmt.Errorf("report: confusion matrix is nil")
 	}
-	// Every cell ends in a tab so AlignRight aligns the last column too.
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "class\tcorrect\ttotal\taccuracy\t\n")
+	rows := [][4]string{{"class", "correct", "total", "accuracy"}}
 	allCorrect, allTotal := 0, 0
 	for i := range c.Counts {
 		total := 0
@@ -33,10 +32,21 @@ func ClassTable(w io.Writer, c *metrics.Confusion) error {
 		correct := c.Counts[i][i]
 		allCorrect += correct
 		allTotal += total
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t\n", i, correct, total, percent(correct, total))
+		rows = append(rows, [4]string{strconv.Itoa(i), strconv.Itoa(correct), strconv.Itoa(total), percent(correct, total)})
 	}
-	fmt.Fprintf(tw, "all\t%d\t%d\t%s\t\n", allCorrect, allTotal, percent(allCorrect, allTotal))
-	if err := tw.Flush(); err != nil {
+	rows = append(rows, [4]string{"all", strconv.Itoa(allCorrect), strconv.Itoa(allTotal), percent(allCorrect, allTotal)})
+
+	var width [4]int
+	for _, r := range rows {
+		for j, cell := range r {
+			width[j] = max(width[j], len(cell))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%*s  %*s  %*s  %*s\n", width[0], r[0], width[1], r[1], width[2], r[2], width[3], r[3])
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("report: write class table: %w", err)
 	}
 	return nil

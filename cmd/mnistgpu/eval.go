@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/mnistgpu/mnistgpu/internal/backend"
+	"github.com/mnistgpu/mnistgpu/internal/checkpoint"
+	"github.com/mnistgpu/mnistgpu/internal/mnist"
+	"github.com/mnistgpu/mnistgpu/internal/model"
+	"github.com/mnistgpu/mnistgpu/internal/report"
+	"github.com/mnistgpu/mnistgpu/internal/train"
+)
+
+// EvalCmd reports test metrics of a saved model.
+type EvalCmd struct {
+	Checkpoint string `required:"" type:"existingfile" placeholder:"FILE" help:"A model.ckpt written by train."`
+	Device     string `default:"auto" enum:"auto,cpu,cuda" help:"Backend: auto, cpu or cuda."`
+	EvalBatch  string `name:"eval-batch" default:"auto" placeholder:"N" help:"Evaluation batch size (auto: 500 on cpu, 10000 on cuda)."`
+	LimitTest  int    `name:"limit-test" default:"0" placeholder:"N" help:"Use only the first N test images (0: all)."`
+	dataDirFlag
+}
+
+func (c *EvalCmd) Validate() error {
+	if c.LimitTest < 0 {
+		return fmt.Errorf("--limit-test %d: must be ≥ 0", c.LimitTest)
+	}
+	_, err := autoInt("--eval-batch", c.EvalBatch, 1, 1)
+	return err
+}
+
+func (c *EvalCmd) Run(ctx context.Context) error {
+	f, err := os.Open(c.Checkpoint)
+	if err != nil {
+		return err
+	}
+	header, values, err := checkpoint.Read(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Checkpoint, err)
+	}
+	spec, err := checkpoint.Check(header)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Checkpoint, err)
+	}
+	dir, err := c.dir()
+	if err != nil {
+		return err
+	}
+	if err := mnist.Ensure(ctx, dir, mnist.FetchOptions{Progress: os.Stderr}); err != nil {
+		return err
+	}
+	_, testSet, err := mnist.Load(dir)
+	if err != nil {
+		return err
+	}
+	testSet = testSet.Limit(c.LimitTest)
+	b, note, err := backend.Open(c.Device)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if note != "" {
+		fmt.Println(note)
+	}
+	evalBatch, _ := autoInt("--eval-batch", c.EvalBatch, defaultEvalBatch[b.Name()], 1)
+	m, err := model.New(b, spec)
+	if err != nil {
+		return err
+	}
+	if err := m.SetValues(values); err != nil {
+		return fmt.Errorf("%s: %w", c.Checkpoint, err)
+	}
+	ev, err := train.NewEvaluator(m, evalBatch, testSet.N)
+	if err != nil {
+		return err
+	}
+	data, err := b.UploadDataset(testSet.Images, testSet.Labels, testSet.N, testSet.Rows, testSet.Cols)
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	res, err := ev.Run(ctx, data, testSet.N, true)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("checkpoint %s (k=%d) on %s\n", c.Checkpoint, spec.Config.Kernel, b.Name())
+	fmt.Printf("test: loss %.4f  accuracy %.2f%%  (%d images, inference mode)\n", res.Loss, 100*res.Accuracy, testSet.N)
+	return report.ClassTable(os.Stdout, &res.Confusion)
+}

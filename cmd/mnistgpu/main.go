@@ -1,0 +1,57 @@
+// Command mnistgpu trains and evaluates the seed's MNIST CNN with a ResNet
+// block on a CPU or CUDA backend.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	_ "github.com/mnistgpu/mnistgpu/cpu" // registers the cpu backend
+)
+
+// CLI is the command tree; each command lives in its own file.
+type CLI struct {
+	Train   TrainCmd   `cmd:"" help:"Train the model and write metrics, figures, summary and checkpoint."`
+	Eval    EvalCmd    `cmd:"" help:"Report test metrics of a checkpoint."`
+	Summary SummaryCmd `cmd:"" help:"Print the Keras-style layer table and parameter counts."`
+	Data    DataCmd    `cmd:"" help:"Fetch or verify the MNIST files."`
+}
+
+func main() {
+	var cli CLI
+	parser := kong.Must(&cli,
+		kong.Name("mnistgpu"),
+		kong.Description("Train the MNIST CNN with a ResNet block on CPU or GPU, with the seed report's outputs."),
+		kong.UsageOnError(),
+	)
+	kctx, err := parser.Parse(os.Args[1:])
+	parser.FatalIfErrorf(err)
+
+	// The first Ctrl-C asks the command to stop and save what it has; the
+	// second, once stop() restores default handling, kills the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	if err := kctx.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "mnistgpu: error: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitCoder lets an error choose the process exit status.
+type exitCoder interface{ ExitCode() int }
+
+func exitCode(err error) int {
+	if e, ok := err.(exitCoder); ok {
+		return e.ExitCode()
+	}
+	return 1
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/mnistgpu/mnistgpu/internal/backend"
+	"github.com/mnistgpu/mnistgpu/internal/checkpoint"
+	"github.com/mnistgpu/mnistgpu/internal/model"
+	"github.com/mnistgpu/mnistgpu/internal/report"
+	"github.com/mnistgpu/mnistgpu/internal/train"
+)
+
+// runRecord is a finished (or stopped) training run and where it goes.
+type runRecord struct {
+	cmd                  *TrainCmd
+	device               backend.Backend
+	spec                 *model.Spec
+	model                *model.Model
+	res                  *train.Result
+	testEvery, evalBatch int
+	out                  string
+	runErr               error
+}
+
+// summary is summary.json. Pointers are null where a value was not measured.
+type summary struct {
+	Kernel         int        `json:"kernel"`
+	Device         string     `json:"device"`
+	DeviceName     string     `json:"device_name"`
+	Epochs         int        `json:"epochs"`
+	BatchSize      int        `json:"batch_size"`
+	LR             float64    `json:"lr"`
+	Seed           uint64     `json:"seed"`
+	TestEvery      int        `json:"test_every"`
+	EvalBatch      int        `json:"eval_batch"`
+	TrainImages    int        `json:"train_images"`
+	TestImages     int        `json:"test_images"`
+	ParamsTotal    int        `json:"params_total"`
+	ParamsTrain    int        `json:"params_trainable"`
+	ParamsNonTrain int        `json:"params_non_trainable"`
+	Steps          int        `json:"steps"`
+	Status         string     `json:"status"` // completed, interrupted, failed: ...
+	TestLoss       *float64   `json:"test_loss"`
+	TestAcc        *float64   `json:"test_acc"`
+	TrainLoss      *float64   `json:"train_loss"`
+	TrainAcc       *float64   `json:"train_acc"`
+	PerClassAcc    []*float64 `json:"per_class_acc"`
+	TotalS         float64    `json:"total_s"`
+	TrainS         float64    `json:"train_s"`
+	EvalS          float64    `json:"eval_s"`
+	TestEvalS      float64    `json:"test_eval_s"`
+	FinalEvalS     float64    `json:"final_eval_s"`
+	EvalShare      float64    `json:"eval_share"`
+	ImagesPerS     float64    `json:"images_per_s"`
+	Finished       string     `json:"finished"`
+	GoVersion      string     `json:"go_version"`
+	Threads        int        `json:"threads"`
+}
+
+func (r *runRecord) trainImages() int { return r.res.ImagesTrained / max(1, r.cmd.Epochs) }
+
+func (r *runRecord) summary() summary {
+	total, trainable, nonTrainable := r.spec.Counts()
+	res := r.res
+	s := summary{
+		Kernel: r.cmd.Kernel, Device: r.device.Name(), DeviceName: r.device.Device(),
+		Epochs: r.cmd.Epochs, BatchSize: r.cmd.BatchSize, LR: r.cmd.LR, Seed: r.cmd.Seed,
+		TestEvery: r.testEvery, EvalBatch: r.evalBatch,
+		ParamsTotal: total, ParamsTrain: trainable, ParamsNonTrain: nonTrainable,
+		Steps: len(res.Steps), Status: "completed",
+		TotalS: res.Total.Seconds(), TrainS: res.Training.Seconds(),
+		EvalS: (res.TestEval + res.FinalEval).Seconds(), TestEvalS: res.TestEval.Seconds(), FinalEvalS: res.FinalEval.Seconds(),
+		ImagesPerS: res.ImagesPerSecond(), Finished: time.Now().Format(time.RFC3339),
+		GoVersion: runtime.Version(), Threads: runtime.GOMAXPROCS(0),
+		PerClassAcc: []*float64{},
+	}
+	if s.TotalS > 0 {
+		s.EvalShare = s.EvalS / s.TotalS
+	}
+	switch {
+	case r.runErr != nil:
+		s.Status = "failed: " + r.runErr.Error()
+	case res.Interrupted:
+		s.Status = "interrupted"
+	}
+	if res.Test != nil {
+		s.TestLoss, s.TestAcc = num(res.Test.Loss), num(res.Test.Accuracy)
+		for _, a := range res.Test.Confusion.ClassAccuracy() {
+			s.PerClassAcc = append(s.PerClassAcc, num(a))
+		}
+		s.TestImages = res.Test.Confusion.Total()
+	}
+	if res.Train != nil {
+		s.TrainLoss, s.TrainAcc = num(res.Train.Loss), num(res.Train.Accuracy)
+		s.TrainImages = res.Train.Confusion.Total()
+	}
+	return s
+}
+
+// num is nil for NaN/Inf, which JSON cannot hold.
+func num(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+// write saves every output that the run measured, each file atomically.
+// A failed run keeps its metrics and summary but no checkpoint of broken weights.
+func (r *runRecord) write() error {
+	path := func(name string) string { return filepath.Join(r.out, name) }
+	title := fmt.Sprintf("k=%d, %s, batch %d", r.cmd.Kernel, r.device.Name(), r.cmd.BatchSize)
+	res := r.res
+	if len(res.Steps) > 0 {
+		if err := report.WriteMetricsCSV(path("metrics.csv"), res.Steps); err != nil {
+			return err
+		}
+		if err := report.PlotLossCurves(path("loss_curves.png"), res.Steps, "Loss per mini-batch — "+title); err != nil {
+			return err
+		}
+	}
+	if res.Test != nil {
+		acc := res.Test.Confusion.ClassAccuracy()
+		if err := report.WriteClassAccuracyCSV(path("class_accuracy.csv"), acc); err != nil {
+			return err
+		}
+		if err := report.WriteConfusionCSV(path("confusion_matrix.csv"), &res.Test.Confusion); err != nil {
+			return err
+		}
+		if err := report.PlotClassAccuracy(path("class_accuracy.png"), acc, "Test accuracy per class — "+title); err != nil {
+			return err
+		}
+	}
+	s := r.summary()
+	if err := report.WriteJSON(path("summary.json"), s); err != nil {
+		return err
+	}
+	if r.runErr != nil {
+		return nil
+	}
+	values, err := r.model.Values()
+	if err != nil {
+		return err
+	}
+	meta := map[string]any{"device": s.Device, "steps": r.model.Steps(), "seed": s.Seed, "epochs": s.Epochs, "status": s.Status}
+	if s.TestAcc != nil {
+		meta["test_acc"] = *s.TestAcc
+	}
+	return report.WriteFileAtomic(path("model.ckpt"), func(w io.Writer) error {
+		return checkpoint.Write(w, r.spec, values, meta)
+	})
+}
+
+// print shows the results on the terminal.
+func (r *runRecord) print(w io.Writer) {
+	res := r.res
+	if res.Interrupted {
+		fmt.Fprintf(w, "interrupted after %d steps\n", len(res.Steps))
+	}
+	if res.Test != nil {
+		fmt.Fprintf(w, "test:  loss %.4f  accuracy %.2f%%  (%d images, inference mode)\n", res.Test.Loss, 100*res.Test.Accuracy, res.Test.Confusion.Total())
+	}
+	if res.Train != nil {
+		fmt.Fprintf(w, "train: loss %.4f  accuracy %.2f%%  (%d images, inference mode)\n", res.Train.Loss, 100*res.Train.Accuracy, res.Train.Confusion.Total())
+	}
+	if res.Test != nil {
+		fmt.Fprintln(w, "per-class test accuracy:")
+		_ = report.ClassTable(w, &res.Test.Confusion)
+	}
+	share := 0.0
+	if res.Total > 0 {
+		share = 100 * (res.TestEval + res.FinalEval).Seconds() / res.Total.Seconds()
+	}
+	fmt.Fprintf(w, "time: total %.1f s = training %.1f s + test evaluation %.1f s + final evaluation %.1f s (evaluation %.1f%%); %.0f images/s training\n",
+		res.Total.Seconds(), res.Training.Seconds(), res.TestEval.Seconds(), res.FinalEval.Seconds(), share, res.ImagesPerSecond())
+	fmt.Fprintf(w, "outputs: %s\n", r.out)
+}

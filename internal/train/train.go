@@ -1,0 +1,256 @@
+// Package train runs the training loop: shuffled mini-batches, Adam steps,
+// per-step metrics, periodic test evaluation and the final full-set evaluation.
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/mnistgpu/mnistgpu/internal/metrics"
+	"github.com/mnistgpu/mnistgpu/internal/mnist"
+	"github.com/mnistgpu/mnistgpu/internal/model"
+)
+
+// Options are the knobs of a run.
+type Options struct {
+	Epochs    int
+	BatchSize int
+	LR        float32
+	Seed      uint64
+	// TestEvery evaluates the whole test set every TestEvery steps (0: only at
+	// the end of each epoch).
+	TestEvery int
+	EvalBatch int
+	// SkipTrainEval leaves out the final inference pass over the training set.
+	SkipTrainEval bool
+	// OnProgress, if set, is called whenever new step records are available.
+	OnProgress func(p Progress)
+}
+
+// Progress is what the loop knows after some steps.
+type Progress struct {
+	Done, Total int           // steps
+	Last        metrics.Step  // latest record
+	Elapsed     time.Duration // since the first step
+	Evaluating  bool          // a test pass is about to run
+}
+
+// Result is everything a run measured. After an interruption or a failure
+// it holds what was measured up to that point.
+type Result struct {
+	Steps       []metrics.Step
+	Test        *Evaluation // final, inference mode; nil if not reached
+	Train       *Evaluation // final pass over the training set; nil if skipped or not reached
+	Interrupted bool
+
+	Total, Training, TestEval, FinalEval time.Duration
+	ImagesTrained                        int
+}
+
+// ImagesPerSecond is the training throughput (training time only).
+func (r *Result) ImagesPerSecond() float64 {
+	if r.Training <= 0 {
+		return 0
+	}
+	return float64(r.ImagesTrained) / r.Training.Seconds()
+}
+
+// ErrNonFinite reports a loss that became NaN or infinite.
+var ErrNonFinite = errors.New("loss is not finite")
+
+// flushWindow is how many steps' losses wait on the backend before being
+// read back: one read per window instead of a host sync per step.
+const flushWindow = 16
+
+// Validate checks the options before anything is allocated.
+func (o Options) Validate() error {
+	switch {
+	case o.Epochs < 1:
+		return fmt.Errorf("epochs %d: must be ≥ 1", o.Epochs)
+	case o.BatchSize < 1:
+		return fmt.Errorf("batch size %d: must be ≥ 1", o.BatchSize)
+	case !(o.LR > 0) || math.IsInf(float64(o.LR), 0):
+		return fmt.Errorf("learning rate %g: must be a finite number > 0", o.LR)
+	case o.TestEvery < 0:
+		return fmt.Errorf("test-every %d: must be ≥ 0 (0 = end of each epoch only)", o.TestEvery)
+	case o.EvalBatch < 1:
+		return fmt.Errorf("eval batch %d: must be ≥ 1", o.EvalBatch)
+	}
+	return nil
+}
+
+// Run trains m on trainSet and evaluates on testSet. Cancelling ctx stops
+// after the current step and returns the partial result with Interrupted set
+// and a nil error.
+func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Options) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res := &Result{}
+	defer func() { res.Total = time.Since(start) }()
+
+	b := m.Backend()
+	trainData, err := b.UploadDataset(trainSet.Images, trainSet.Labels, trainSet.N, trainSet.Rows, trainSet.Cols)
+	if err != nil {
+		return nil, err
+	}
+	defer trainData.Close()
+	testData, err := b.UploadDataset(testSet.Images, testSet.Labels, testSet.N, testSet.Rows, testSet.Cols)
+	if err != nil {
+		return nil, err
+	}
+	defer testData.Close()
+
+	n := trainSet.N
+	batchSize := min(o.BatchSize, n)
+	full, err := m.NewBatch(batchSize, true)
+	if err != nil {
+		return nil, err
+	}
+	tail := full
+	if rem := n % batchSize; rem != 0 {
+		if tail, err = m.NewBatch(rem, true); err != nil {
+			return nil, err
+		}
+	}
+	eval, err := NewEvaluator(m, o.EvalBatch, max(n, testSet.N))
+	if err != nil {
+		return nil, err
+	}
+	perm := b.AllocInt32(n)
+	stats := b.Alloc(2 * flushWindow)
+	host := make([]float32, 2*flushWindow)
+	order := make([]int32, n)
+
+	stepsPerEpoch := (n + batchSize - 1) / batchSize
+	total := stepsPerEpoch * o.Epochs
+	rng := rand.New(rand.NewPCG(o.Seed, 0x73687566666c65))
+	step := 0
+
+	var trainStart time.Time
+	loop := func() error {
+		for epoch := 1; epoch <= o.Epochs; epoch++ {
+			for i := range order {
+				order[i] = int32(i)
+			}
+			rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+			if err := b.UploadInt32(perm, order); err != nil {
+				return err
+			}
+			var lossSum, correct float64
+			seen := 0
+			var pending []int // batch sizes of steps whose stats are not read yet
+			flush := func() error {
+				if len(pending) == 0 {
+					return nil
+				}
+				if err := b.Download(host, stats); err != nil {
+					return err
+				}
+				if err := b.Sync(); err != nil {
+					return err
+				}
+				b.Fill(stats, 0)
+				first := step - len(pending) + 1
+				for i, size := range pending {
+					loss, hits := float64(host[2*i]), float64(host[2*i+1])
+					if math.IsNaN(loss) || math.IsInf(loss, 0) {
+						return fmt.Errorf("%w at step %d (epoch %d): try a lower --lr", ErrNonFinite, first+i, epoch)
+					}
+					lossSum += loss
+					correct += hits
+					seen += size
+					res.Steps = append(res.Steps, metrics.Step{
+						Step: first + i, Epoch: epoch,
+						BatchLoss:   loss / float64(size),
+						RunningLoss: lossSum / float64(seen),
+						RunningAcc:  correct / float64(seen),
+						TestLoss:    math.NaN(),
+					})
+				}
+				pending = pending[:0]
+				if o.OnProgress != nil {
+					o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval})
+				}
+				return nil
+			}
+			for offset := 0; offset < n; offset += batchSize {
+				if ctx.Err() != nil {
+					res.Interrupted = true
+					return flush()
+				}
+				trainStart = time.Now()
+				k := full
+				if n-offset < batchSize {
+					k = tail
+				}
+				b.GatherBatch(k.X, k.Labels, trainData, perm, offset)
+				m.TrainStep(k, stats, len(pending), o.LR)
+				step++
+				pending = append(pending, k.N)
+				res.ImagesTrained += k.N
+				lastOfEpoch := offset+batchSize >= n
+				// The final step's test loss comes from the final evaluation.
+				testNow := ((o.TestEvery > 0 && step%o.TestEvery == 0) || lastOfEpoch) && step < total
+				if len(pending) == flushWindow || testNow || lastOfEpoch {
+					if err := flush(); err != nil {
+						res.Training += time.Since(trainStart)
+						return err
+					}
+				}
+				res.Training += time.Since(trainStart)
+				if testNow {
+					if o.OnProgress != nil {
+						o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval, Evaluating: true})
+					}
+					t := time.Now()
+					ev, err := eval.Run(ctx, testData, testSet.N, false)
+					res.TestEval += time.Since(t)
+					if errors.Is(err, context.Canceled) {
+						res.Interrupted = true
+						return nil
+					}
+					if err != nil {
+						return fmt.Errorf("test evaluation after step %d: %w", step, err)
+					}
+					res.Steps[len(res.Steps)-1].TestLoss = ev.Loss
+				}
+			}
+		}
+		return nil
+	}
+	if err := loop(); err != nil {
+		return res, err
+	}
+	if res.Interrupted {
+		return res, nil
+	}
+	t := time.Now()
+	defer func() { res.FinalEval += time.Since(t) }()
+	if res.Test, err = eval.Run(ctx, testData, testSet.N, true); err != nil {
+		return finalErr(res, "final test evaluation", err)
+	}
+	if last := &res.Steps[len(res.Steps)-1]; last.Step == total {
+		last.TestLoss = res.Test.Loss
+	}
+	if !o.SkipTrainEval {
+		if res.Train, err = eval.Run(ctx, trainData, n, true); err != nil {
+			return finalErr(res, "final training-set evaluation", err)
+		}
+	}
+	return res, nil
+}
+
+// finalErr turns a cancelled final pass into an interruption, not a failure.
+func finalErr(res *Result, what string, err error) (*Result, error) {
+	if errors.Is(err, context.Canceled) {
+		res.Interrupted = true
+		return res, nil
+	}
+	return res, fmt.Errorf("%s: %w", what, err)
+}
