@@ -130,7 +130,7 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 		out := ys[first*g.rowsPerImage*g.cout : (first*g.rowsPerImage+rows)*g.cout]
 		broadcastRows(out, bs)
 		im2col(cols, xs, g, first, count)
-		gemm(false, false, rows, g.cout, g.k, cols[:rows*g.k], ws, 1, out)
+		c.gemm(false, false, rows, g.cout, g.k, cols[:rows*g.k], ws, 1, out)
 	}
 }
 
@@ -156,9 +156,9 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 		if first == 0 {
 			beta = 0
 		}
-		gemm(true, false, g.k, g.cout, rows, cols[:rows*g.k], dyChunk, beta, dws)
+		c.gemm(true, false, g.k, g.cout, rows, cols[:rows*g.k], dyChunk, beta, dws)
 		if dx != nil {
-			gemm(false, true, rows, g.k, g.cout, dyChunk, ws, 0, cols[:rows*g.k])
+			c.gemm(false, true, rows, g.k, g.cout, dyChunk, ws, 0, cols[:rows*g.k])
 			col2im(f32(dx), cols, g, first, count)
 		}
 	}

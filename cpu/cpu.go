@@ -26,6 +26,7 @@ type Backend struct {
 	// stats64 and channel32 hold per-channel intermediates of batch norm.
 	stats64   []float64
 	channel32 []float32
+	gemmBufs  gemmBuffers
 }
 
 // New returns a CPU backend.

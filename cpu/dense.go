@@ -18,7 +18,7 @@ func (c *Backend) Dense(y, x, w, b backend.Tensor) {
 	}
 	ys := f32(y)
 	broadcastRows(ys, f32(b))
-	gemm(false, false, n, out, in, f32(x), f32(w), 1, ys)
+	c.gemm(false, false, n, out, in, f32(x), f32(w), 1, ys)
 }
 
 func (c *Backend) DenseBackward(dx, dw, db, dy, x, w backend.Tensor) {
@@ -28,11 +28,11 @@ func (c *Backend) DenseBackward(dx, dw, db, dy, x, w backend.Tensor) {
 	}
 	dys := f32(dy)
 	c.columnSums(f32(db), dys, out)
-	gemm(true, false, in, out, n, f32(x), dys, 0, f32(dw))
+	c.gemm(true, false, in, out, n, f32(x), dys, 0, f32(dw))
 	if dx != nil {
 		if !c.sameLen("dense backward dx", x.Len(), dx) {
 			return
 		}
-		gemm(false, true, n, in, out, dys, f32(w), 0, f32(dx))
+		c.gemm(false, true, n, in, out, dys, f32(w), 0, f32(dx))
 	}
 }

@@ -8,7 +8,7 @@ import (
 // L = Σ G·y against central differences, with and without dx.
 func TestDense(t *testing.T) {
 	cases := []struct {
-		name         string
+		name       string
 		n, in, out int
 	}{
 		{"3x5 to 4", 3, 5, 4},
@@ -16,7 +16,7 @@ func TestDense(t *testing.T) {
 		{"one input", 4, 1, 3},
 		{"model head", 8, 50, 10},
 		// Enough rows for the bias-gradient column sums to split across workers.
-		{"600 rows", 600, 3, 2},
+		{"601 rows", 601, 3, 2},
 	}
 	c := New()
 	for i, tc := range cases {

@@ -16,7 +16,7 @@ func TestReLU(t *testing.T) {
 	}{
 		{"small", []int{2, 5, 3, 4}, true},
 		{"odd length", []int{37}, true},
-		{"split across workers", []int{4, 100, 101}, false},
+		{"split across workers", []int{3, 101, 101}, false},
 	}
 	c := New()
 	for i, tc := range cases {
@@ -77,7 +77,7 @@ func TestAdd(t *testing.T) {
 		fd    bool
 	}{
 		{"small", []int{2, 3, 5, 4}, true},
-		{"split across workers", []int{3, 120, 100}, false},
+		{"split across workers", []int{3, 121, 101}, false},
 	}
 	c := New()
 	for i, tc := range cases {

@@ -1,23 +1,198 @@
 package cpu
 
-import (
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
+import "runtime"
+
+// The CPU backend's matrix product, GotoBLAS-style: B is packed into panels
+// of nr columns, A into panels of mr rows, and a register-blocked mr×nr
+// micro-kernel (AVX2/FMA assembly where the CPU has it, portable Go
+// elsewhere) accumulates one tile of C at a time. Work is split across
+// GOMAXPROCS by row panels, so no two goroutines write the same tile.
+
+const (
+	mr = 6  // rows of a micro-tile: 6 broadcasts of A per k step
+	nr = 16 // columns of a micro-tile: two 8-wide vectors of B per k step
+	// kcMax bounds the depth of one packed block, so a B micro-panel
+	// (nr×kc floats) stays in L1 and an A block in L2.
+	kcMax = 384
+	// panelsPerBlock row panels of A are packed at once (96 rows).
+	panelsPerBlock = 16
 )
 
-// gemm computes c = a·b + beta·c for row-major matrices, with a (m×k) or,
-// when transA, a stored as (k×m); b (k×n) or, when transB, stored (n×k).
-// It is the one place the CPU backend multiplies matrices, so the kernel
-// behind it can be swapped (the CPU speed issue) without touching the ops.
-// gonum's float32 GEMM is blocked and parallel across GOMAXPROCS.
-func gemm(transA, transB bool, m, n, k int, a, b []float32, beta float32, c []float32) {
-	ta, lda := blas.NoTrans, k
-	if transA {
-		ta, lda = blas.Trans, m
+// gemmBuffers are the packing buffers, grown once and reused.
+type gemmBuffers struct {
+	b []float32   // packed B block: ceil(n/nr) panels of kc×nr
+	a [][]float32 // per worker: packed A block, panelsPerBlock panels of kc×mr
+}
+
+// gemm computes c = a·b + beta·c for row-major matrices: a is m×k (stored
+// k×m when transA), b is k×n (stored n×k when transB), c is m×n. It is the
+// one place the backend multiplies matrices.
+func (c *Backend) gemm(transA, transB bool, m, n, k int, a, b []float32, beta float32, cm []float32) {
+	cm = cm[:m*n]
+	switch beta {
+	case 0:
+		clear(cm)
+	case 1:
+	default:
+		for i := range cm {
+			cm[i] *= beta
+		}
 	}
-	tb, ldb := blas.NoTrans, n
-	if transB {
-		tb, ldb = blas.Trans, k
+	if m == 0 || n == 0 || k == 0 {
+		return
 	}
-	gonum.Implementation{}.Sgemm(ta, tb, m, n, k, 1, a, lda, b, ldb, beta, c, n)
+	kc := k
+	if kc > kcMax {
+		// Equal blocks, so the last is not a thin remainder.
+		kc = (k + (k+kcMax-1)/kcMax - 1) / ((k + kcMax - 1) / kcMax)
+	}
+	colPanels := (n + nr - 1) / nr
+	rowPanels := (m + mr - 1) / mr
+	buf := &c.gemmBufs
+	if need := colPanels * nr * kc; len(buf.b) < need {
+		buf.b = make([]float32, need)
+	}
+	// Sized before the workers start: they must not grow shared slices.
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		c.packBufferA(w, kc)
+	}
+	for pc := 0; pc < k; pc += kc {
+		kb := min(kc, k-pc)
+		packB(buf.b, transB, b, n, k, pc, kb)
+		parallelChunks(rowPanels, 2, func(worker, lo, hi int) {
+			ap := buf.a[worker]
+			var edge [mr * nr]float32
+			for first := lo; first < hi; first += panelsPerBlock {
+				last := min(first+panelsPerBlock, hi)
+				packA(ap, transA, a, m, k, first*mr, (last-first)*mr, pc, kb)
+				for jp := 0; jp < colPanels; jp++ {
+					j0 := jp * nr
+					cols := min(nr, n-j0)
+					bPanel := buf.b[jp*nr*kb : (jp+1)*nr*kb]
+					for ip := first; ip < last; ip++ {
+						i0 := ip * mr
+						rows := min(mr, m-i0)
+						aPanel := ap[(ip-first)*mr*kb : (ip-first+1)*mr*kb]
+						if rows == mr && cols == nr {
+							microKernel(kb, aPanel, bPanel, cm[i0*n+j0:], n)
+							continue
+						}
+						clear(edge[:])
+						microKernel(kb, aPanel, bPanel, edge[:], nr)
+						for r := 0; r < rows; r++ {
+							dst := cm[(i0+r)*n+j0 : (i0+r)*n+j0+cols]
+							for j := range dst {
+								dst[j] += edge[r*nr+j]
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func (c *Backend) packBufferA(worker, kc int) []float32 {
+	buf := &c.gemmBufs
+	for len(buf.a) <= worker {
+		buf.a = append(buf.a, nil)
+	}
+	if need := panelsPerBlock * mr * kc; len(buf.a[worker]) < need {
+		buf.a[worker] = make([]float32, need)
+	}
+	return buf.a[worker]
+}
+
+// packB copies rows [pc, pc+kb) of B into column panels: panel jp holds, for
+// each p, the nr values B[pc+p, jp*nr : jp*nr+nr], zero past column n.
+func packB(dst []float32, trans bool, b []float32, n, k, pc, kb int) {
+	colPanels := (n + nr - 1) / nr
+	parallelFor(colPanels, 4, func(lo, hi int) {
+		for jp := lo; jp < hi; jp++ {
+			panel := dst[jp*nr*kb : (jp+1)*nr*kb]
+			j0 := jp * nr
+			cols := min(nr, n-j0)
+			for p := 0; p < kb; p++ {
+				out := panel[p*nr : p*nr+nr]
+				if trans {
+					for j := 0; j < cols; j++ {
+						out[j] = b[(j0+j)*k+pc+p]
+					}
+				} else {
+					copy(out, b[(pc+p)*n+j0:(pc+p)*n+j0+cols])
+				}
+				clear(out[cols:])
+			}
+		}
+	})
+}
+
+// packA copies rows [i0, i0+rows) × columns [pc, pc+kb) of A into row
+// panels: panel ip holds, for each p, the mr values A[i0+ip*mr+r, pc+p],
+// zero past row m. Writes are sequential; reads come from mr streams.
+func packA(dst []float32, trans bool, a []float32, m, k, i0, rows, pc, kb int) {
+	for ip := 0; ip*mr < rows; ip++ {
+		panel := dst[ip*mr*kb : (ip+1)*mr*kb]
+		first := i0 + ip*mr
+		valid := min(mr, m-first)
+		if valid < mr {
+			clear(panel)
+		}
+		switch {
+		case trans && valid == mr:
+			// A is stored k×m: storage row pc+p holds this panel's values.
+			for p := 0; p < kb; p++ {
+				src := a[(pc+p)*m+first : (pc+p)*m+first+mr]
+				out := panel[p*mr : p*mr+mr]
+				out[0], out[1], out[2], out[3], out[4], out[5] = src[0], src[1], src[2], src[3], src[4], src[5]
+			}
+		case trans:
+			for p := 0; p < kb; p++ {
+				for r := 0; r < valid; r++ {
+					panel[p*mr+r] = a[(pc+p)*m+first+r]
+				}
+			}
+		case valid == mr:
+			r0 := a[first*k+pc : first*k+pc+kb]
+			r1 := a[(first+1)*k+pc : (first+1)*k+pc+kb]
+			r2 := a[(first+2)*k+pc : (first+2)*k+pc+kb]
+			r3 := a[(first+3)*k+pc : (first+3)*k+pc+kb]
+			r4 := a[(first+4)*k+pc : (first+4)*k+pc+kb]
+			r5 := a[(first+5)*k+pc : (first+5)*k+pc+kb]
+			for p := 0; p < kb; p++ {
+				out := panel[p*mr : p*mr+mr]
+				out[0], out[1], out[2], out[3], out[4], out[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+			}
+		default:
+			for r := 0; r < valid; r++ {
+				row := a[(first+r)*k+pc : (first+r)*k+pc+kb]
+				for p, v := range row {
+					panel[p*mr+r] = v
+				}
+			}
+		}
+	}
+}
+
+// microKernelGo is the portable micro-kernel: c[r*ldc+j] += Σp a[p*mr+r]·b[p*nr+j]
+// for the full mr×nr tile.
+func microKernelGo(k int, a, b, c []float32, ldc int) {
+	var acc [mr][nr]float32
+	for p := 0; p < k; p++ {
+		bp := (*[nr]float32)(b[p*nr : p*nr+nr])
+		ap := a[p*mr : p*mr+mr]
+		for r := 0; r < mr; r++ {
+			av := ap[r]
+			row := &acc[r]
+			for j := 0; j < nr; j++ {
+				row[j] += av * bp[j]
+			}
+		}
+	}
+	for r := 0; r < mr; r++ {
+		dst := c[r*ldc : r*ldc+nr]
+		for j := range dst {
+			dst[j] += acc[r][j]
+		}
+	}
 }

@@ -1,0 +1,52 @@
+package cpu
+
+import (
+	"testing"
+)
+
+// BenchmarkConv2D times the convolution alone on the model's shapes (batch
+// 64) and reports GFLOP/s: 2·N·OH·OW·Cout·KH·KW·Cin for the forward pass,
+// twice that for the backward pass (dw and dx).
+func BenchmarkConv2D(b *testing.B) {
+	shapes := []struct {
+		name string
+		x    nhwc
+		k    kernel
+		pad  int
+	}{
+		{"26x26x32 k3 same", nhwc{64, 26, 26, 32}, kernel{3, 3, 32, 32}, 1},
+		{"26x26x32 k5 same", nhwc{64, 26, 26, 32}, kernel{5, 5, 32, 32}, 2},
+		{"26x26x32 to 24x24x64 k3 valid", nhwc{64, 26, 26, 32}, kernel{3, 3, 32, 64}, 0},
+	}
+	for _, s := range shapes {
+		ys := convOut(s.x, s.k, s.pad)
+		flops := 2 * float64(ys.len()) * float64(s.k.kh*s.k.kw*s.k.cin)
+		c := New()
+		r := newRand(1500)
+		x := upload(b, c, randVals(r, s.x.len(), 1), s.x.n, s.x.h, s.x.w, s.x.c)
+		w := upload(b, c, randVals(r, s.k.len(), 0.1), s.k.kh, s.k.kw, s.k.cin, s.k.cout)
+		bias := upload(b, c, randVals(r, s.k.cout, 0.1), s.k.cout)
+		dy := upload(b, c, randVals(r, ys.len(), 1), ys.n, ys.h, ys.w, ys.c)
+		y, dx := c.Alloc(ys.n, ys.h, ys.w, ys.c), c.Alloc(s.x.n, s.x.h, s.x.w, s.x.c)
+		dw, db := c.Alloc(s.k.kh, s.k.kw, s.k.cin, s.k.cout), c.Alloc(s.k.cout)
+
+		b.Run(s.name+"/forward", func(b *testing.B) {
+			c.Conv2D(y, x, w, bias, s.pad) // grow the workspace outside the timing
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Conv2D(y, x, w, bias, s.pad)
+			}
+			mustSync(b, c)
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(s.name+"/backward", func(b *testing.B) {
+			c.Conv2DBackward(dx, dw, db, dy, x, w, s.pad)
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Conv2DBackward(dx, dw, db, dy, x, w, s.pad)
+			}
+			mustSync(b, c)
+			b.ReportMetric(2*flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

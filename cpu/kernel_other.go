@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package cpu
+
+var hasAVX2 = false
+
+func microKernel(k int, a, b, c []float32, ldc int) { microKernelGo(k, a, b, c, ldc) }
+
+func kernelName() string { return "portable go 6x16" }
