@@ -115,6 +115,11 @@ func TestBatchNormInfer(t *testing.T) {
 			checkClose(t, "y", download(t, c, y), bnInferRef(xv, ch, gamma, beta, mm, mv, bnEps), fwdAtol, fwdRtol)
 			checkClose(t, "moving mean unchanged", download(t, c, movMean), mm, 0, 0)
 			checkClose(t, "moving var unchanged", download(t, c, movVar), mv, 0, 0)
+
+			// BatchNormInfer may run in place (y == x).
+			c.BatchNormInfer(x, x, g, b, movMean, movVar, bnEps)
+			mustSync(t, c)
+			checkClose(t, "y in place of x", download(t, c, x), download(t, c, y), 0, 0)
 		})
 	}
 }

@@ -25,6 +25,10 @@ func (c *Backend) convGeometry(op string, y, x, w backend.Tensor, pad int) (conv
 	}
 	g := convGeom{n: xs[0], h: xs[1], w: xs[2], cin: xs[3], kh: ws[0], kw: ws[1], cout: ws[3], pad: pad}
 	g.oh, g.ow = g.h+2*pad-g.kh+1, g.w+2*pad-g.kw+1
+	if g.oh < 1 || g.ow < 1 || pad < 0 {
+		c.fail("%s: kernel %dx%d with padding %d does not fit a %dx%d input", op, g.kh, g.kw, pad, g.h, g.w)
+		return convGeom{}, false
+	}
 	if ys[0] != g.n || ys[1] != g.oh || ys[2] != g.ow || ys[3] != g.cout {
 		c.fail("%s: output %v, want [%d %d %d %d]", op, ys, g.n, g.oh, g.ow, g.cout)
 		return convGeom{}, false
@@ -145,6 +149,10 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 	}
 	dys, xs, ws, dws := f32(dy), f32(x), f32(w), f32(dw)
 	c.columnSums(f32(db), dys, g.cout)
+	if g.n == 0 {
+		clear(dws)
+		return
+	}
 	cols := c.columns(g)
 	per := g.imagesPerChunk()
 	for first := 0; first < g.n; first += per {

@@ -122,6 +122,10 @@ func (c *Backend) Copy(dst, src backend.Tensor) {
 		return
 	}
 	d, s := dst.(*Tensor), src.(*Tensor)
+	if (d.f == nil) != (s.f == nil) {
+		c.fail("copy between float32 and int32 tensors")
+		return
+	}
 	copy(d.f, s.f)
 	copy(d.i, s.i)
 }

@@ -46,10 +46,13 @@ func TestReLU(t *testing.T) {
 			}
 			checkGrad(t, "dx", download(t, c, dx), want, gradAtol, gradRtol)
 
-			// dx may be dy.
+			// dx may be dy, and y may be x.
 			c.ReLUBackward(dy, dy, y)
 			mustSync(t, c)
 			checkGrad(t, "dx in place of dy", download(t, c, dy), want, gradAtol, gradRtol)
+			c.ReLU(x, x)
+			mustSync(t, c)
+			checkClose(t, "y in place of x", download(t, c, x), reluRef(xv), 0, 0)
 		})
 	}
 }

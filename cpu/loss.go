@@ -10,7 +10,7 @@ import (
 // finite where softmax followed by log would underflow to log(0).
 func (c *Backend) SoftmaxCrossEntropy(dlogits, stats backend.Tensor, slot int, logits, labels backend.Tensor) {
 	s := logits.Shape()
-	if len(s) != 2 || labels.Len() != s[0] || (dlogits != nil && dlogits.Len() != logits.Len()) || 2*slot+1 >= stats.Len() {
+	if len(s) != 2 || labels.Len() != s[0] || (dlogits != nil && dlogits.Len() != logits.Len()) || slot < 0 || 2*slot+1 >= stats.Len() {
 		c.fail("softmax cross-entropy: logits %v, labels %v, stats %v slot %d do not fit", s, labels.Shape(), stats.Shape(), slot)
 		return
 	}

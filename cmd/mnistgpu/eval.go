@@ -7,7 +7,6 @@ import (
 
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 	"github.com/mnistgpu/mnistgpu/internal/checkpoint"
-	"github.com/mnistgpu/mnistgpu/internal/mnist"
 	"github.com/mnistgpu/mnistgpu/internal/model"
 	"github.com/mnistgpu/mnistgpu/internal/report"
 	"github.com/mnistgpu/mnistgpu/internal/train"
@@ -44,14 +43,7 @@ func (c *EvalCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Checkpoint, err)
 	}
-	dir, err := c.dir()
-	if err != nil {
-		return err
-	}
-	if err := mnist.Ensure(ctx, dir, mnist.FetchOptions{Progress: os.Stderr}); err != nil {
-		return err
-	}
-	_, testSet, err := mnist.Load(dir)
+	_, testSet, err := loadData(ctx, c.dataDirFlag)
 	if err != nil {
 		return err
 	}

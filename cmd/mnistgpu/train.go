@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mnistgpu/mnistgpu/internal/backend"
-	"github.com/mnistgpu/mnistgpu/internal/mnist"
 	"github.com/mnistgpu/mnistgpu/internal/model"
 	"github.com/mnistgpu/mnistgpu/internal/train"
 )
@@ -87,14 +86,7 @@ func autoInt(flag, value string, auto, minimum int) (int, error) {
 }
 
 func (c *TrainCmd) Run(ctx context.Context) error {
-	dir, err := c.dir()
-	if err != nil {
-		return err
-	}
-	if err := mnist.Ensure(ctx, dir, mnist.FetchOptions{Progress: os.Stderr}); err != nil {
-		return err
-	}
-	trainSet, testSet, err := mnist.Load(dir)
+	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
 	if err != nil {
 		return err
 	}
