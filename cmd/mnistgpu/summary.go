@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/mnistgpu/mnistgpu/internal/model"
@@ -11,7 +12,12 @@ type SummaryCmd struct {
 	Kernel int `default:"3" help:"Kernel size of the ResNet block's convolutions (odd, e.g. 3 or 5)."`
 }
 
-func (c *SummaryCmd) Validate() error { return model.Config{Kernel: c.Kernel}.Validate() }
+func (c *SummaryCmd) Validate() error {
+	if err := (model.Config{Kernel: c.Kernel}).Validate(); err != nil {
+		return fmt.Errorf("--kernel: %w", err)
+	}
+	return nil
+}
 
 func (c *SummaryCmd) Run() error {
 	spec, err := model.Declare(model.Config{Kernel: c.Kernel})
