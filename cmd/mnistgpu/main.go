@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -49,8 +50,11 @@ func main() {
 // exitCoder lets an error choose the process exit status.
 type exitCoder interface{ ExitCode() int }
 
+// exitCode looks through wrapping: kong's Run joins the command's error
+// with its AfterRun hooks' errors.
 func exitCode(err error) int {
-	if e, ok := err.(exitCoder); ok {
+	var e exitCoder
+	if errors.As(err, &e) {
 		return e.ExitCode()
 	}
 	return 1

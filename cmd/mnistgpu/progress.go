@@ -53,10 +53,11 @@ func (v *progressView) update(p train.Progress) {
 		_ = v.bar.Set(p.Done)
 		return
 	}
-	if p.Done < p.Total && !p.Evaluating && time.Since(v.lastLog) < v.every {
+	// A line every few seconds, plus one for each test evaluation and the last step.
+	if p.Done < p.Total && !p.Last.HasTest() && time.Since(v.lastLog) < v.every {
 		return
 	}
-	if p.Evaluating && time.Since(v.lastLog) < v.every {
+	if p.Evaluating {
 		return
 	}
 	v.lastLog = time.Now()

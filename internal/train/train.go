@@ -219,6 +219,9 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 						return fmt.Errorf("test evaluation after step %d: %w", step, err)
 					}
 					res.Steps[len(res.Steps)-1].TestLoss = ev.Loss
+					if o.OnProgress != nil {
+						o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval})
+					}
 				}
 			}
 		}

@@ -1,0 +1,50 @@
+# mnistgpu: `make` builds, `make test` runs what CI runs. No CUDA toolkit is
+# needed for anything here.
+GO      ?= go
+BIN     := bin/mnistgpu
+PKGS    := ./...
+
+.PHONY: all build test vet fmt check bench bench-gemm purego nocgo data train-k3 train-k5 clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/mnistgpu
+	@echo "built $(BIN) (cpu backend: $$($(GO) env GOARCH), AVX2/FMA kernel chosen at run time)"
+
+# The README's test command.
+test:
+	$(GO) test $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt needed" && exit 1)
+
+check: fmt vet test purego nocgo
+
+# One training step (batch 64, k=3 and k=5), a full test-set forward pass,
+# and the GEMM on the model's convolution shapes.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./internal/model/ ./cpu/
+
+# The portable Go micro-kernel instead of the assembly one.
+purego:
+	$(GO) build -tags purego ./...
+	$(GO) test -tags purego ./cpu/
+
+nocgo:
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/mnistgpu
+
+data: build
+	$(BIN) data fetch
+
+train-k3: build
+	$(BIN) train --device cpu --kernel 3 --epochs 1
+
+train-k5: build
+	$(BIN) train --device cpu --kernel 5 --epochs 1
+
+clean:
+	rm -rf bin
