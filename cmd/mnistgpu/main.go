@@ -28,7 +28,7 @@ func main() {
 	parser := kong.Must(&cli,
 		kong.Name("mnistgpu"),
 		kong.Description("Train the MNIST CNN with a ResNet block on CPU or GPU, with the seed report's outputs."),
-		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	kctx, err := parser.Parse(os.Args[1:])
 	parser.FatalIfErrorf(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,8 +59,8 @@ func (c *TrainCmd) Validate() error {
 	if c.BatchSize < 1 {
 		return fmt.Errorf("--batch-size %d: must be ≥ 1", c.BatchSize)
 	}
-	if !(c.LR > 0) || c.LR > 1e6 {
-		return fmt.Errorf("--lr %g: must be a number > 0", c.LR)
+	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
+		return fmt.Errorf("--lr %g: must be a finite number > 0", c.LR)
 	}
 	if c.LimitTrain < 0 || c.LimitTest < 0 {
 		return fmt.Errorf("--limit-train/--limit-test: must be ≥ 0 (0 = all)")
@@ -86,12 +87,7 @@ func autoInt(flag, value string, auto, minimum int) (int, error) {
 }
 
 func (c *TrainCmd) Run(ctx context.Context) error {
-	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
-	if err != nil {
-		return err
-	}
-	trainSet, testSet = trainSet.Limit(c.LimitTrain), testSet.Limit(c.LimitTest)
-
+	// The backend first: a missing GPU should not wait for a download.
 	b, note, err := backend.Open(c.Device)
 	if err != nil {
 		return err
@@ -100,6 +96,11 @@ func (c *TrainCmd) Run(ctx context.Context) error {
 	if note != "" {
 		fmt.Println(note)
 	}
+	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
+	if err != nil {
+		return err
+	}
+	trainSet, testSet = trainSet.Limit(c.LimitTrain), testSet.Limit(c.LimitTest)
 	testEvery, _ := autoInt("--test-every", c.TestEvery, defaultTestEvery[b.Name()], 0)
 	evalBatch, _ := autoInt("--eval-batch", c.EvalBatch, defaultEvalBatch[b.Name()], 1)
 

@@ -14,11 +14,11 @@ func (s *Spec) WriteSummary(w io.Writer) error {
 	for _, p := range s.Params {
 		sizes[p.Name] = p.Size()
 	}
-	const rule = "_________________________________________________________________"
-	const double = "================================================================="
+	const rule = "_______________________________________________________________________________"
+	const double = "==============================================================================="
 	var b strings.Builder
 	fmt.Fprintf(&b, "Model: \"mnist_resnet_k%d\"\n%s\n", s.Config.Kernel, rule)
-	fmt.Fprintf(&b, "%-34s%-22s%9s\n%s\n", "Layer (type)", "Output Shape", "Param #", double)
+	fmt.Fprintf(&b, "%-46s%-22s%11s\n%s\n", "Layer (type)", "Output Shape", "Param #", double)
 	for i, l := range s.Layers {
 		n := 0
 		for _, name := range l.Params {
@@ -29,7 +29,7 @@ func (s *Spec) WriteSummary(w io.Writer) error {
 			shape += ", " + strconv.Itoa(d)
 		}
 		shape += ")"
-		fmt.Fprintf(&b, "%-34s%-22s%9s\n", fmt.Sprintf("%s (%s)", l.Name, l.Type), shape, Thousands(n))
+		fmt.Fprintf(&b, "%-46s%-22s%11s\n", fmt.Sprintf("%s (%s)", l.Name, l.Type), shape, Thousands(n))
 		if i < len(s.Layers)-1 {
 			fmt.Fprintln(&b)
 		}
