@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/mnistgpu/mnistgpu/internal/backend"
 	"github.com/mnistgpu/mnistgpu/internal/checkpoint"
 	"github.com/mnistgpu/mnistgpu/internal/model"
 	"github.com/mnistgpu/mnistgpu/internal/report"
@@ -43,19 +42,16 @@ func (c *EvalCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Checkpoint, err)
 	}
+	b, err := openBackend(c.Device)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
 	_, testSet, err := loadData(ctx, c.dataDirFlag)
 	if err != nil {
 		return err
 	}
 	testSet = testSet.Limit(c.LimitTest)
-	b, note, err := backend.Open(c.Device)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if note != "" {
-		fmt.Println(note)
-	}
 	evalBatch, _ := autoInt("--eval-batch", c.EvalBatch, defaultEvalBatch[b.Name()], 1)
 	m, err := model.New(b, spec)
 	if err != nil {

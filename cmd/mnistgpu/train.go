@@ -88,14 +88,11 @@ func autoInt(flag, value string, auto, minimum int) (int, error) {
 
 func (c *TrainCmd) Run(ctx context.Context) error {
 	// The backend first: a missing GPU should not wait for a download.
-	b, note, err := backend.Open(c.Device)
+	b, err := openBackend(c.Device)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if note != "" {
-		fmt.Println(note)
-	}
 	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
 	if err != nil {
 		return err
@@ -168,3 +165,15 @@ func (interrupted) Error() string {
 	return "interrupted: stopped early; the results measured so far were written"
 }
 func (interrupted) ExitCode() int { return 130 }
+
+// openBackend starts the named backend and says which one `auto` chose.
+func openBackend(device string) (backend.Backend, error) {
+	b, note, err := backend.Open(device)
+	if err != nil {
+		return nil, err
+	}
+	if note != "" {
+		fmt.Println(note)
+	}
+	return b, nil
+}
