@@ -50,72 +50,93 @@ func (c *Backend) columns(g convGeom) []float32 {
 	return c.workspace[:need]
 }
 
-// im2col unfolds images [first, first+count) of x into cols, one row per
-// output pixel, columns ordered (ky, kx, ci) to match the kernel layout.
-func im2col(cols, x []float32, g convGeom, first, count int) {
+// im2colTask unfolds images [first, first+count) of x into cols, one row
+// per output pixel, columns ordered (ky, kx, ci) to match the kernel layout.
+// Its items are (image, output row) pairs.
+type im2colTask struct {
+	cols, x      []float32
+	g            convGeom
+	first, count int
+}
+
+func (t *im2colTask) run(_, lo, hi int) {
+	g, cols, x := t.g, t.cols, t.x
 	rowLen := g.k
-	parallelFor(count*g.oh, 8, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			img, oy := first+r/g.oh, r%g.oh
+	for r := lo; r < hi; r++ {
+		img, oy := t.first+r/g.oh, r%g.oh
+		for ox := 0; ox < g.ow; ox++ {
+			row := cols[(r*g.ow+ox)*rowLen : (r*g.ow+ox+1)*rowLen]
+			for ky := 0; ky < g.kh; ky++ {
+				iy := oy + ky - g.pad
+				seg := row[ky*g.kw*g.cin : (ky+1)*g.kw*g.cin]
+				if iy < 0 || iy >= g.h {
+					clear(seg)
+					continue
+				}
+				for kx := 0; kx < g.kw; kx++ {
+					ix := ox + kx - g.pad
+					dst := seg[kx*g.cin : (kx+1)*g.cin]
+					if ix < 0 || ix >= g.w {
+						clear(dst)
+						continue
+					}
+					src := ((img*g.h+iy)*g.w + ix) * g.cin
+					copy(dst, x[src:src+g.cin])
+				}
+			}
+		}
+	}
+}
+
+func (c *Backend) im2col(cols, x []float32, g convGeom, first, count int) {
+	c.tasks.im2col = im2colTask{cols, x, g, first, count}
+	c.pool.parallel(count*g.oh, 8, &c.tasks.im2col)
+}
+
+// col2imTask adds the column gradients of images [first, first+count)
+// back onto dx, which it first clears for those images. Its items are
+// images, so no two workers write the same pixel.
+type col2imTask struct {
+	dx, cols     []float32
+	g            convGeom
+	first, count int
+}
+
+func (t *col2imTask) run(_, lo, hi int) {
+	g, dx, cols := t.g, t.dx, t.cols
+	imageLen := g.h * g.w * g.cin
+	for i := lo; i < hi; i++ {
+		img := t.first + i
+		clear(dx[img*imageLen : (img+1)*imageLen])
+		for oy := 0; oy < g.oh; oy++ {
 			for ox := 0; ox < g.ow; ox++ {
-				row := cols[(r*g.ow+ox)*rowLen : (r*g.ow+ox+1)*rowLen]
+				r := (i*g.oh+oy)*g.ow + ox
+				row := cols[r*g.k : (r+1)*g.k]
 				for ky := 0; ky < g.kh; ky++ {
 					iy := oy + ky - g.pad
-					seg := row[ky*g.kw*g.cin : (ky+1)*g.kw*g.cin]
 					if iy < 0 || iy >= g.h {
-						clear(seg)
 						continue
 					}
 					for kx := 0; kx < g.kw; kx++ {
 						ix := ox + kx - g.pad
-						dst := seg[kx*g.cin : (kx+1)*g.cin]
 						if ix < 0 || ix >= g.w {
-							clear(dst)
 							continue
 						}
-						src := ((img*g.h+iy)*g.w + ix) * g.cin
-						copy(dst, x[src:src+g.cin])
+						src := row[(ky*g.kw+kx)*g.cin : (ky*g.kw+kx+1)*g.cin]
+						dst := dx[((img*g.h+iy)*g.w+ix)*g.cin:][:g.cin]
+						for ci, v := range src {
+							dst[ci] += v
+						}
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
-// col2im adds the column gradients of images [first, first+count) back onto
-// dx, which it first clears for those images. Work is split by image so no
-// two goroutines write the same pixel.
-func col2im(dx, cols []float32, g convGeom, first, count int) {
-	imageLen := g.h * g.w * g.cin
-	parallelFor(count, 1, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			img := first + i
-			clear(dx[img*imageLen : (img+1)*imageLen])
-			for oy := 0; oy < g.oh; oy++ {
-				for ox := 0; ox < g.ow; ox++ {
-					r := (i*g.oh+oy)*g.ow + ox
-					row := cols[r*g.k : (r+1)*g.k]
-					for ky := 0; ky < g.kh; ky++ {
-						iy := oy + ky - g.pad
-						if iy < 0 || iy >= g.h {
-							continue
-						}
-						for kx := 0; kx < g.kw; kx++ {
-							ix := ox + kx - g.pad
-							if ix < 0 || ix >= g.w {
-								continue
-							}
-							src := row[(ky*g.kw+kx)*g.cin : (ky*g.kw+kx+1)*g.cin]
-							dst := dx[((img*g.h+iy)*g.w+ix)*g.cin:][:g.cin]
-							for ci, v := range src {
-								dst[ci] += v
-							}
-						}
-					}
-				}
-			}
-		}
-	})
+func (c *Backend) col2im(dx, cols []float32, g convGeom, first, count int) {
+	c.tasks.col2im = col2imTask{dx, cols, g, first, count}
+	c.pool.parallel(count, 1, &c.tasks.col2im)
 }
 
 // Conv2D is im2col followed by one GEMM per chunk of images: y rows are
@@ -132,8 +153,8 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 		count := min(per, g.n-first)
 		rows := count * g.rowsPerImage
 		out := ys[first*g.rowsPerImage*g.cout : (first*g.rowsPerImage+rows)*g.cout]
-		broadcastRows(out, bs)
-		im2col(cols, xs, g, first, count)
+		c.broadcastRows(out, bs)
+		c.im2col(cols, xs, g, first, count)
 		c.gemm(false, false, rows, g.cout, g.k, cols[:rows*g.k], ws, 1, out)
 	}
 }
@@ -159,7 +180,7 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 		count := min(per, g.n-first)
 		rows := count * g.rowsPerImage
 		dyChunk := dys[first*g.rowsPerImage*g.cout : (first*g.rowsPerImage+rows)*g.cout]
-		im2col(cols, xs, g, first, count)
+		c.im2col(cols, xs, g, first, count)
 		beta := float32(1)
 		if first == 0 {
 			beta = 0
@@ -167,40 +188,31 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 		c.gemm(true, false, g.k, g.cout, rows, cols[:rows*g.k], dyChunk, beta, dws)
 		if dx != nil {
 			c.gemm(false, true, rows, g.k, g.cout, dyChunk, ws, 0, cols[:rows*g.k])
-			col2im(f32(dx), cols, g, first, count)
+			c.col2im(f32(dx), cols, g, first, count)
 		}
 	}
 }
 
-// broadcastRows sets every row of out (rows × len(bias)) to bias.
-func broadcastRows(out, bias []float32) {
-	n := len(bias)
-	parallelFor(len(out)/n, 1024, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			copy(out[r*n:(r+1)*n], bias)
-		}
-	})
+// broadcastRowsTask sets every row of out (rows × len(bias)) to bias.
+type broadcastRowsTask struct{ out, bias []float32 }
+
+func (t *broadcastRowsTask) run(_, lo, hi int) {
+	n := len(t.bias)
+	for r := lo; r < hi; r++ {
+		copy(t.out[r*n:(r+1)*n], t.bias)
+	}
+}
+
+func (c *Backend) broadcastRows(out, bias []float32) {
+	c.tasks.broadcast = broadcastRowsTask{out, bias}
+	c.pool.parallel(len(out)/len(bias), 1024, &c.tasks.broadcast)
 }
 
 // columnSums writes into sums the sum of each column of m (rows × cols),
 // accumulating in float64 so long batches do not lose precision.
 func (c *Backend) columnSums(sums, m []float32, cols int) {
-	rows := len(m) / cols
-	acc := c.partials(cols)
-	workers := parallelChunks(rows, 256, func(worker, lo, hi int) {
-		a := acc[worker*cols : (worker+1)*cols]
-		clear(a)
-		for r := lo; r < hi; r++ {
-			for j, v := range m[r*cols : (r+1)*cols] {
-				a[j] += float64(v)
-			}
-		}
-	})
+	c.channelSums(sumX, m, nil, cols)
 	for j := range sums {
-		total := 0.0
-		for w := 0; w < workers; w++ {
-			total += acc[w*cols+j]
-		}
-		sums[j] = float32(total)
+		sums[j] = float32(c.tasks.sums.out[j])
 	}
 }

@@ -27,10 +27,36 @@ type Backend struct {
 	stats64   []float64
 	channel32 []float32
 	gemmBufs  gemmBuffers
+
+	pool  *workerPool
+	tasks tasks // the argument structs of the parallel loops, reused by every call
 }
 
-// New returns a CPU backend.
-func New() *Backend { return &Backend{} }
+// tasks holds one argument struct per parallel loop; see task.
+type tasks struct {
+	relu            reluTask
+	reluBackward    reluBackwardTask
+	add             addTask
+	adam            adamTask
+	im2col          im2colTask
+	col2im          col2imTask
+	broadcast       broadcastRowsTask
+	sums            channelSumsTask
+	normalize       normalizeTask
+	bnBackward      bnBackwardTask
+	maxPool         maxPoolTask
+	maxPoolBackward maxPoolBackwardTask
+	gemm            gemmTask
+	packB           packBTask
+}
+
+// New returns a CPU backend with one worker per GOMAXPROCS.
+func New() *Backend {
+	c := &Backend{pool: newWorkerPool()}
+	// Backends that are dropped without Close (tests) still stop their workers.
+	runtime.AddCleanup(c, func(p *workerPool) { p.close() }, c.pool)
+	return c
+}
 
 func (c *Backend) Name() string { return "cpu" }
 
@@ -44,7 +70,9 @@ func (c *Backend) Sync() error {
 	return err
 }
 
+// Close stops the workers and drops the buffers; the backend is unusable after.
 func (c *Backend) Close() error {
+	c.pool.close()
 	c.workspace = nil
 	return nil
 }

@@ -17,7 +17,7 @@ func (c *Backend) Dense(y, x, w, b backend.Tensor) {
 		return
 	}
 	ys := f32(y)
-	broadcastRows(ys, f32(b))
+	c.broadcastRows(ys, f32(b))
 	c.gemm(false, false, n, out, in, f32(x), f32(w), 1, ys)
 }
 

@@ -1,45 +1,64 @@
 package cpu
 
-import "github.com/mnistgpu/mnistgpu/internal/backend"
+import (
+	"math"
+
+	"github.com/mnistgpu/mnistgpu/internal/backend"
+)
 
 const elementwiseChunk = 1 << 14
+
+type reluTask struct{ y, x []float32 }
+
+func (t *reluTask) run(_, lo, hi int) {
+	y, x := t.y[lo:hi], t.x[lo:hi]
+	for i, v := range x {
+		y[i] = max(v, 0)
+	}
+}
 
 func (c *Backend) ReLU(y, x backend.Tensor) {
 	if !c.sameLen("relu", x.Len(), y) {
 		return
 	}
-	ys, xs := f32(y), f32(x)
-	parallelFor(len(xs), elementwiseChunk, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			ys[i] = max(xs[i], 0)
-		}
-	})
+	c.tasks.relu = reluTask{f32(y), f32(x)}
+	c.pool.parallel(x.Len(), elementwiseChunk, &c.tasks.relu)
+}
+
+type reluBackwardTask struct{ dx, dy, y []float32 }
+
+// run masks without a branch: whether y > 0 is as good as random, and a
+// mispredicted branch per element costs more than the arithmetic.
+func (t *reluBackwardTask) run(_, lo, hi int) {
+	dx, dy, y := t.dx[lo:hi], t.dy[lo:hi], t.y[lo:hi]
+	for i, v := range y {
+		bits := int32(math.Float32bits(v))
+		keep := uint32(^((bits - 1) >> 31) & ^(bits >> 31)) // all ones iff v > 0 (or NaN)
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & keep)
+	}
 }
 
 func (c *Backend) ReLUBackward(dx, dy, y backend.Tensor) {
 	if !c.sameLen("relu backward", y.Len(), dx, dy) {
 		return
 	}
-	dxs, dys, ys := f32(dx), f32(dy), f32(y)
-	parallelFor(len(ys), elementwiseChunk, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if ys[i] > 0 {
-				dxs[i] = dys[i]
-			} else {
-				dxs[i] = 0
-			}
-		}
-	})
+	c.tasks.reluBackward = reluBackwardTask{f32(dx), f32(dy), f32(y)}
+	c.pool.parallel(y.Len(), elementwiseChunk, &c.tasks.reluBackward)
+}
+
+type addTask struct{ y, a, b []float32 }
+
+func (t *addTask) run(_, lo, hi int) {
+	y, a, b := t.y[lo:hi], t.a[lo:hi], t.b[lo:hi]
+	for i := range y {
+		y[i] = a[i] + b[i]
+	}
 }
 
 func (c *Backend) Add(y, a, b backend.Tensor) {
 	if !c.sameLen("add", y.Len(), a, b) {
 		return
 	}
-	ys, as, bs := f32(y), f32(a), f32(b)
-	parallelFor(len(ys), elementwiseChunk, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			ys[i] = as[i] + bs[i]
-		}
-	})
+	c.tasks.add = addTask{f32(y), f32(a), f32(b)}
+	c.pool.parallel(y.Len(), elementwiseChunk, &c.tasks.add)
 }

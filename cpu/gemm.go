@@ -1,7 +1,5 @@
 package cpu
 
-import "runtime"
-
 // The CPU backend's matrix product, GotoBLAS-style: B is packed into panels
 // of nr columns, A into panels of mr rows, and a register-blocked mr×nr
 // micro-kernel (AVX2/FMA assembly where the CPU has it, portable Go
@@ -53,42 +51,60 @@ func (c *Backend) gemm(transA, transB bool, m, n, k int, a, b []float32, beta fl
 		buf.b = make([]float32, need)
 	}
 	// Sized before the workers start: they must not grow shared slices.
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+	for w := 0; w < c.pool.size; w++ {
 		c.packBufferA(w, kc)
 	}
+	t := &c.tasks.gemm
+	*t = gemmTask{transA: transA, a: a, m: m, k: k, n: n, c: cm, bPacked: buf.b, aPacked: buf.a, colPanels: colPanels}
 	for pc := 0; pc < k; pc += kc {
 		kb := min(kc, k-pc)
-		packB(buf.b, transB, b, n, k, pc, kb)
-		parallelChunks(rowPanels, 2, func(worker, lo, hi int) {
-			ap := buf.a[worker]
-			var edge [mr * nr]float32
-			for first := lo; first < hi; first += panelsPerBlock {
-				last := min(first+panelsPerBlock, hi)
-				packA(ap, transA, a, m, k, first*mr, (last-first)*mr, pc, kb)
-				for jp := 0; jp < colPanels; jp++ {
-					j0 := jp * nr
-					cols := min(nr, n-j0)
-					bPanel := buf.b[jp*nr*kb : (jp+1)*nr*kb]
-					for ip := first; ip < last; ip++ {
-						i0 := ip * mr
-						rows := min(mr, m-i0)
-						aPanel := ap[(ip-first)*mr*kb : (ip-first+1)*mr*kb]
-						if rows == mr && cols == nr {
-							microKernel(kb, aPanel, bPanel, cm[i0*n+j0:], n)
-							continue
-						}
-						clear(edge[:])
-						microKernel(kb, aPanel, bPanel, edge[:], nr)
-						for r := 0; r < rows; r++ {
-							dst := cm[(i0+r)*n+j0 : (i0+r)*n+j0+cols]
-							for j := range dst {
-								dst[j] += edge[r*nr+j]
-							}
-						}
+		c.tasks.packB = packBTask{dst: buf.b, trans: transB, b: b, n: n, k: k, pc: pc, kb: kb}
+		c.pool.parallel(colPanels, 4, &c.tasks.packB)
+		t.pc, t.kb = pc, kb
+		c.pool.parallel(rowPanels, 2, t)
+	}
+}
+
+// gemmTask multiplies one kb-deep block: items are row panels of A; each
+// worker packs its panels into its own buffer and updates their rows of C.
+type gemmTask struct {
+	transA        bool
+	a, c, bPacked []float32
+	aPacked       [][]float32
+	m, k, n       int
+	colPanels     int
+	pc, kb        int
+}
+
+func (t *gemmTask) run(worker, lo, hi int) {
+	ap := t.aPacked[worker]
+	kb, n, cm := t.kb, t.n, t.c
+	var edge [mr * nr]float32
+	for first := lo; first < hi; first += panelsPerBlock {
+		last := min(first+panelsPerBlock, hi)
+		packA(ap, t.transA, t.a, t.m, t.k, first*mr, (last-first)*mr, t.pc, kb)
+		for jp := 0; jp < t.colPanels; jp++ {
+			j0 := jp * nr
+			cols := min(nr, n-j0)
+			bPanel := t.bPacked[jp*nr*kb : (jp+1)*nr*kb]
+			for ip := first; ip < last; ip++ {
+				i0 := ip * mr
+				rows := min(mr, t.m-i0)
+				aPanel := ap[(ip-first)*mr*kb : (ip-first+1)*mr*kb]
+				if rows == mr && cols == nr {
+					microKernel(kb, aPanel, bPanel, cm[i0*n+j0:], n)
+					continue
+				}
+				clear(edge[:])
+				microKernel(kb, aPanel, bPanel, edge[:], nr)
+				for r := 0; r < rows; r++ {
+					dst := cm[(i0+r)*n+j0 : (i0+r)*n+j0+cols]
+					for j := range dst {
+						dst[j] += edge[r*nr+j]
 					}
 				}
 			}
-		})
+		}
 	}
 }
 
@@ -103,28 +119,34 @@ func (c *Backend) packBufferA(worker, kc int) []float32 {
 	return buf.a[worker]
 }
 
-// packB copies rows [pc, pc+kb) of B into column panels: panel jp holds, for
-// each p, the nr values B[pc+p, jp*nr : jp*nr+nr], zero past column n.
-func packB(dst []float32, trans bool, b []float32, n, k, pc, kb int) {
-	colPanels := (n + nr - 1) / nr
-	parallelFor(colPanels, 4, func(lo, hi int) {
-		for jp := lo; jp < hi; jp++ {
-			panel := dst[jp*nr*kb : (jp+1)*nr*kb]
-			j0 := jp * nr
-			cols := min(nr, n-j0)
-			for p := 0; p < kb; p++ {
-				out := panel[p*nr : p*nr+nr]
-				if trans {
-					for j := 0; j < cols; j++ {
-						out[j] = b[(j0+j)*k+pc+p]
-					}
-				} else {
-					copy(out, b[(pc+p)*n+j0:(pc+p)*n+j0+cols])
+// packBTask copies rows [pc, pc+kb) of B into column panels: panel jp
+// holds, for each p, the nr values B[pc+p, jp*nr : jp*nr+nr], zero past
+// column n. Items are column panels.
+type packBTask struct {
+	dst, b       []float32
+	trans        bool
+	n, k, pc, kb int
+}
+
+func (t *packBTask) run(_, lo, hi int) {
+	kb := t.kb
+	for jp := lo; jp < hi; jp++ {
+		panel := t.dst[jp*nr*kb : (jp+1)*nr*kb]
+		j0 := jp * nr
+		cols := min(nr, t.n-j0)
+		for p := 0; p < kb; p++ {
+			out := panel[p*nr : p*nr+nr]
+			if t.trans {
+				for j := 0; j < cols; j++ {
+					out[j] = t.b[(j0+j)*t.k+t.pc+p]
 				}
-				clear(out[cols:])
+			} else {
+				row := (t.pc + p) * t.n
+				copy(out, t.b[row+j0:row+j0+cols])
 			}
+			clear(out[cols:])
 		}
-	})
+	}
 }
 
 // packA copies rows [i0, i0+rows) × columns [pc, pc+kb) of A into row

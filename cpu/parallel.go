@@ -5,41 +5,70 @@ import (
 	"sync"
 )
 
-// parallelFor splits [0, n) into one contiguous range per worker and runs
-// body on each; ranges below minChunk items run on the calling goroutine,
-// where starting a goroutine would cost more than it saves.
-func parallelFor(n, minChunk int, body func(lo, hi int)) {
-	parallelChunks(n, minChunk, func(_, lo, hi int) { body(lo, hi) })
+// task is one parallel loop: run handles items [lo, hi) as worker number
+// `worker`. Ops keep their task structs inside the Backend and pass
+// pointers, so starting a loop allocates nothing: a closure handed to
+// another goroutine would be a heap allocation per call.
+type task interface {
+	run(worker, lo, hi int)
 }
 
-// parallelChunks is parallelFor that also tells each range its worker index
-// (0 ≤ worker < the returned count), for per-worker partial results.
-func parallelChunks(n, minChunk int, body func(worker, lo, hi int)) int {
-	workers := min(runtime.GOMAXPROCS(0), n/max(minChunk, 1))
+// workerPool runs tasks on long-lived goroutines, one per GOMAXPROCS, the
+// calling goroutine taking the first range itself.
+type workerPool struct {
+	size      int
+	jobs      chan job
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type job struct {
+	t              task
+	worker, lo, hi int
+}
+
+func newWorkerPool() *workerPool {
+	p := &workerPool{size: runtime.GOMAXPROCS(0)}
+	p.jobs = make(chan job, p.size)
+	p.done = make(chan struct{}, p.size)
+	for range p.size - 1 {
+		go func() {
+			for j := range p.jobs {
+				j.t.run(j.worker, j.lo, j.hi)
+				p.done <- struct{}{}
+			}
+		}()
+	}
+	return p
+}
+
+func (p *workerPool) close() { p.closeOnce.Do(func() { close(p.jobs) }) }
+
+// parallel splits [0, n) into one contiguous range per worker (ranges below
+// minChunk items are not worth a hand-off) and returns how many ranges ran.
+func (p *workerPool) parallel(n, minChunk int, t task) int {
+	workers := min(p.size, n/max(minChunk, 1))
 	if workers <= 1 {
-		body(0, 0, n)
+		t.run(0, 0, n)
 		return 1
 	}
-	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
-	count := 0
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func(worker int) {
-			defer wg.Done()
-			body(worker, lo, hi)
-		}(count)
-		count++
+	handed := 0
+	for lo := chunk; lo < n; lo += chunk {
+		handed++
+		p.jobs <- job{t: t, worker: handed, lo: lo, hi: min(lo+chunk, n)}
 	}
-	wg.Wait()
-	return count
+	t.run(0, 0, chunk)
+	for range handed {
+		<-p.done
+	}
+	return handed + 1
 }
 
 // partials returns per-worker float64 scratch of `width` values per worker,
 // grown once and reused.
 func (c *Backend) partials(width int) []float64 {
-	need := runtime.GOMAXPROCS(0) * width
+	need := c.pool.size * width
 	if len(c.scratch) < need {
 		c.scratch = make([]float64, need)
 	}

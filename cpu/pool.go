@@ -11,60 +11,75 @@ func (c *Backend) poolShape(op string, x, y backend.Tensor) (n, h, w, ch int, ok
 	return xs[0], xs[1], xs[2], xs[3], true
 }
 
+// maxPoolTask: items are (image, output row) pairs.
+type maxPoolTask struct {
+	y, x     []float32
+	h, w, ch int
+}
+
+func (t *maxPoolTask) run(_, lo, hi int) {
+	h, w, ch := t.h, t.w, t.ch
+	oh, ow := h/2, w/2
+	for r := lo; r < hi; r++ {
+		img, oy := r/oh, r%oh
+		for ox := 0; ox < ow; ox++ {
+			out := t.y[((img*oh+oy)*ow+ox)*ch:][:ch]
+			topLeft := t.x[((img*h+2*oy)*w+2*ox)*ch:][:ch]
+			topRight := t.x[((img*h+2*oy)*w+2*ox+1)*ch:][:ch]
+			bottomLeft := t.x[((img*h+2*oy+1)*w+2*ox)*ch:][:ch]
+			bottomRight := t.x[((img*h+2*oy+1)*w+2*ox+1)*ch:][:ch]
+			for j := range out {
+				out[j] = max(topLeft[j], topRight[j], bottomLeft[j], bottomRight[j])
+			}
+		}
+	}
+}
+
 func (c *Backend) MaxPool2x2(y, x backend.Tensor) {
 	n, h, w, ch, ok := c.poolShape("maxpool", x, y)
 	if !ok {
 		return
 	}
-	xs, ys := f32(x), f32(y)
+	c.tasks.maxPool = maxPoolTask{f32(y), f32(x), h, w, ch}
+	c.pool.parallel(n*(h/2), 4, &c.tasks.maxPool)
+}
+
+// maxPoolBackwardTask finds each window's first maximum again (in the order
+// top-left, top-right, bottom-left, bottom-right) rather than storing
+// indices, which keeps the op's inputs the same on every backend. Items are
+// images, so each worker clears and writes only its own part of dx.
+type maxPoolBackwardTask struct {
+	dx, dy, x []float32
+	h, w, ch  int
+}
+
+func (t *maxPoolBackwardTask) run(_, lo, hi int) {
+	h, w, ch := t.h, t.w, t.ch
 	oh, ow := h/2, w/2
-	parallelFor(n*oh, 4, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			img, oy := r/oh, r%oh
+	clear(t.dx[lo*h*w*ch : hi*h*w*ch])
+	for img := lo; img < hi; img++ {
+		for oy := 0; oy < oh; oy++ {
 			for ox := 0; ox < ow; ox++ {
-				out := ys[((img*oh+oy)*ow+ox)*ch:][:ch]
-				for j := range out {
-					out[j] = xs[((img*h+2*oy)*w+2*ox)*ch+j]
-				}
-				for _, d := range [3][2]int{{0, 1}, {1, 0}, {1, 1}} {
-					in := xs[((img*h+2*oy+d[0])*w+2*ox+d[1])*ch:][:ch]
-					for j, v := range in {
-						out[j] = max(out[j], v)
+				g := t.dy[((img*oh+oy)*ow+ox)*ch:][:ch]
+				for j := range g {
+					best := ((img*h+2*oy)*w+2*ox)*ch + j
+					for _, at := range [3]int{best + ch, best + w*ch, best + w*ch + ch} {
+						if t.x[at] > t.x[best] {
+							best = at
+						}
 					}
+					t.dx[best] += g[j]
 				}
 			}
 		}
-	})
+	}
 }
 
-// MaxPool2x2Backward finds each window's first maximum again (in the order
-// top-left, top-right, bottom-left, bottom-right) rather than storing indices,
-// which keeps the op's inputs the same on every backend.
 func (c *Backend) MaxPool2x2Backward(dx, dy, x backend.Tensor) {
 	n, h, w, ch, ok := c.poolShape("maxpool backward", x, dy)
 	if !ok || !c.sameLen("maxpool backward", x.Len(), dx) {
 		return
 	}
-	xs, dys, dxs := f32(x), f32(dy), f32(dx)
-	oh, ow := h/2, w/2
-	parallelFor(n, 1, func(lo, hi int) {
-		clear(dxs[lo*h*w*ch : hi*h*w*ch])
-		for img := lo; img < hi; img++ {
-			for oy := 0; oy < oh; oy++ {
-				for ox := 0; ox < ow; ox++ {
-					g := dys[((img*oh+oy)*ow+ox)*ch:][:ch]
-					for j := range g {
-						best := ((img*h+2*oy)*w+2*ox)*ch + j
-						for _, d := range [3][2]int{{0, 1}, {1, 0}, {1, 1}} {
-							at := ((img*h+2*oy+d[0])*w+2*ox+d[1])*ch + j
-							if xs[at] > xs[best] {
-								best = at
-							}
-						}
-						dxs[best] += g[j]
-					}
-				}
-			}
-		}
-	})
+	c.tasks.maxPoolBackward = maxPoolBackwardTask{f32(dx), f32(dy), f32(x), h, w, ch}
+	c.pool.parallel(n, 1, &c.tasks.maxPoolBackward)
 }
