@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -42,7 +43,9 @@ func main() {
 	}()
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "mnistgpu: error: %v\n", err)
+		// One line, whatever the error: joined errors (one per file or per
+		// download source) are separated by "; ".
+		fmt.Fprintf(os.Stderr, "mnistgpu: error: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
 		os.Exit(exitCode(err))
 	}
 }

@@ -55,7 +55,8 @@ type summary struct {
 	EvalS          float64    `json:"eval_s"`
 	TestEvalS      float64    `json:"test_eval_s"`
 	FinalEvalS     float64    `json:"final_eval_s"`
-	EvalShare      float64    `json:"eval_share"`
+	EvalShare      float64    `json:"eval_share"`      // all evaluation / total
+	TestEvalShare  float64    `json:"test_eval_share"` // the periodic test passes (--test-every) / total
 	ImagesPerS     float64    `json:"images_per_s"`
 	Finished       string     `json:"finished"`
 	GoVersion      string     `json:"go_version"`
@@ -81,6 +82,7 @@ func (r *runRecord) summary() summary {
 	}
 	if s.TotalS > 0 {
 		s.EvalShare = s.EvalS / s.TotalS
+		s.TestEvalShare = s.TestEvalS / s.TotalS
 	}
 	switch {
 	case r.runErr != nil:
@@ -176,7 +178,11 @@ func (r *runRecord) print(w io.Writer) {
 	if res.Total > 0 {
 		share = 100 * (res.TestEval + res.FinalEval).Seconds() / res.Total.Seconds()
 	}
-	fmt.Fprintf(w, "time: total %.1f s = training %.1f s + test evaluation %.1f s + final evaluation %.1f s (evaluation %.1f%%); %.0f images/s training\n",
-		res.Total.Seconds(), res.Training.Seconds(), res.TestEval.Seconds(), res.FinalEval.Seconds(), share, res.ImagesPerSecond())
+	testShare := 0.0
+	if res.Total > 0 {
+		testShare = 100 * res.TestEval.Seconds() / res.Total.Seconds()
+	}
+	fmt.Fprintf(w, "time: total %.1f s = training %.1f s + test evaluation %.1f s (%.1f%%) + final evaluation %.1f s (all evaluation %.1f%%); %.0f images/s training\n",
+		res.Total.Seconds(), res.Training.Seconds(), res.TestEval.Seconds(), testShare, res.FinalEval.Seconds(), share, res.ImagesPerSecond())
 	fmt.Fprintf(w, "outputs: %s\n", r.out)
 }
