@@ -51,7 +51,7 @@ func TestSyncReportsShapeErrors(t *testing.T) {
 		{"add b length", "add", func(c *Backend) { c.Add(c.Alloc(4), c.Alloc(4), c.Alloc(5)) }},
 		{"maxpool y shape", "maxpool", func(c *Backend) { c.MaxPool2x2(c.Alloc(1, 3, 2, 1), c.Alloc(1, 4, 4, 1)) }},
 		{"maxpool backward dx shape", "maxpool backward", func(c *Backend) {
-			c.MaxPool2x2Backward(c.Alloc(1, 4, 5, 1), c.Alloc(1, 2, 2, 1), c.Alloc(1, 4, 4, 1))
+			c.MaxPool2x2Backward(c.Alloc(1, 4, 5, 1), c.Alloc(1, 2, 2, 1), c.Alloc(1, 4, 4, 1), c.Alloc(1, 2, 2, 1))
 		}},
 		{"dense w shape", "dense", func(c *Backend) { c.Dense(c.Alloc(2, 3), c.Alloc(2, 4), c.Alloc(5, 3), c.Alloc(3)) }},
 		{"dense bias length", "dense bias", func(c *Backend) { c.Dense(c.Alloc(2, 3), c.Alloc(2, 4), c.Alloc(4, 3), c.Alloc(2)) }},

@@ -6,8 +6,8 @@ import (
 )
 
 // TestConv2D checks the forward pass against convRef and every gradient of
-// L = Σ G·y against central differences, on one backend so that the im2col
-// workspace is reused across shapes.
+// L = Σ G·y against central differences, on one backend so that its
+// buffers are reused across shapes.
 func TestConv2D(t *testing.T) {
 	cases := []struct {
 		name string
@@ -68,32 +68,31 @@ func TestConv2D(t *testing.T) {
 	}
 }
 
-// TestConv2DChunked uses batches whose im2col columns exceed convChunkElems,
-// so Conv2D and Conv2DBackward run over several chunks of images (dw then
-// accumulates across chunks and dx is folded back per chunk). Shapes are too
-// large for finite differences; convBackwardRef, itself checked against
-// finite differences in TestConv2D, is the reference.
-func TestConv2DChunked(t *testing.T) {
+// TestConv2DLarge uses shapes whose GEMMs span several packed blocks: more
+// than kcMax kernel taps (the forward and dx products run over several
+// k blocks) and more than kcMax output pixels (dw accumulates over several
+// blocks of pixels), with channel counts that are not multiples of the
+// 16-wide panels. Shapes are too large for finite differences;
+// convBackwardRef, itself checked against finite differences in TestConv2D,
+// is the reference.
+func TestConv2DLarge(t *testing.T) {
 	cases := []struct {
 		name string
 		x    nhwc
 		k    kernel
 		pad  int
 	}{
-		{"k5 same, chunks of 9 and 2", nhwc{11, 24, 24, 64}, kernel{5, 5, 64, 3}, 2},
-		{"k3 valid, chunks of 9 and 1", nhwc{10, 29, 30, 128}, kernel{3, 3, 128, 2}, 0},
-		{"one image over the limit", nhwc{2, 64, 64, 96}, kernel{5, 5, 96, 2}, 2},
+		{"k5 same, 1600 taps", nhwc{3, 24, 24, 64}, kernel{5, 5, 64, 3}, 2},
+		{"k3 valid, 1152 taps", nhwc{2, 29, 30, 128}, kernel{3, 3, 128, 2}, 0},
+		{"k5 same, 24 channels", nhwc{2, 40, 40, 24}, kernel{5, 5, 24, 20}, 2},
 	}
 	c := New()
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ys := convOut(tc.x, tc.k, tc.pad)
-			g := convGeom{n: tc.x.n, rowsPerImage: ys.h * ys.w, k: tc.k.kh * tc.k.kw * tc.k.cin}
-			per := g.imagesPerChunk()
-			if per >= tc.x.n {
-				t.Fatalf("%d images per chunk of %d: the shape no longer exceeds convChunkElems = %d, grow it", per, tc.x.n, convChunkElems)
+			if taps, pixels := tc.k.kh*tc.k.kw*tc.k.cin, ys.n*ys.h*ys.w; taps <= kcMax && tc.k.kh*tc.k.kw*tc.k.cout <= kcMax || pixels <= kcMax {
+				t.Fatalf("%d taps, %d pixels: the shape no longer spans several blocks of kcMax = %d, grow it", taps, pixels, kcMax)
 			}
-			t.Logf("%d images per chunk, %d images", per, tc.x.n)
 
 			r := newRand(uint64(200 + i))
 			xv, wv, bv := randVals(r, tc.x.len(), 1), randVals(r, tc.k.len(), 0.5), randVals(r, tc.k.cout, 0.5)
@@ -106,9 +105,9 @@ func TestConv2DChunked(t *testing.T) {
 			y := garbage(c, ys.n, ys.h, ys.w, ys.c)
 			c.Conv2D(y, x, w, b, tc.pad)
 			mustSync(t, c)
-			// Outputs are sums of up to 2400 float32 products, whose rounding
+			// Outputs are sums of up to 1600 float32 products, whose rounding
 			// scales with the output's RMS rather than with each small output,
-			// so atol is relative to the RMS; a wrong chunk offset errs by O(RMS).
+			// so atol is relative to the RMS; a wrong block offset errs by O(RMS).
 			want := convRef(xv, tc.x, wv, tc.k, bv, tc.pad)
 			checkClose(t, "y", download(t, c, y), want, fwdRtol*rmsOf(want), fwdRtol)
 

@@ -18,9 +18,10 @@ func init() {
 type Backend struct {
 	err error // first error since the last Sync
 
-	// workspace holds im2col columns; it grows to the largest chunk once and
-	// is then reused, so steady-state steps do not allocate.
-	workspace []float32
+	// dwT and flipped hold a convolution's transposed weight gradient and
+	// flipped kernel; like every buffer here they grow once and are reused,
+	// so steady-state steps do not allocate.
+	dwT, flipped []float32
 	// scratch holds per-worker float64 partial sums (column sums, batch norm).
 	scratch []float64
 	// stats64 and channel32 hold per-channel intermediates of batch norm.
@@ -38,8 +39,8 @@ type tasks struct {
 	reluBackward    reluBackwardTask
 	add             addTask
 	adam            adamTask
-	im2col          im2colTask
-	col2im          col2imTask
+	matA, matB      matrix
+	imageA, imageB  imageCols
 	broadcast       broadcastRowsTask
 	sums            channelSumsTask
 	normalize       normalizeTask
@@ -73,7 +74,7 @@ func (c *Backend) Sync() error {
 // Close stops the workers and drops the buffers; the backend is unusable after.
 func (c *Backend) Close() error {
 	c.pool.close()
-	c.workspace = nil
+	c.dwT, c.flipped, c.gemmBufs = nil, nil, gemmBuffers{}
 	return nil
 }
 

@@ -3,8 +3,12 @@ package cpu
 // The CPU backend's matrix product, GotoBLAS-style: B is packed into panels
 // of nr columns, A into panels of mr rows, and a register-blocked mr×nr
 // micro-kernel (AVX2/FMA assembly where the CPU has it, portable Go
-// elsewhere) accumulates one tile of C at a time. Work is split across
-// GOMAXPROCS by row panels, so no two goroutines write the same tile.
+// elsewhere) accumulates one tile of C at a time. Work is split across the
+// worker pool by row panels, so no two workers write the same tile.
+//
+// Operands pack themselves: a plain matrix copies its elements, while an
+// image operand (imagecols.go) packs the columns of im2col straight from
+// the image, so a convolution never materializes them.
 
 const (
 	mr = 6  // rows of a micro-tile: 6 broadcasts of A per k step
@@ -16,6 +20,87 @@ const (
 	panelsPerBlock = 16
 )
 
+// operand is a GEMM input that can pack any block of itself.
+type operand interface {
+	// packRows writes rows [i0, i0+rows) × columns [pc, pc+kb) as row
+	// panels: panel ip holds, for each p, the mr values (i0+ip*mr+r, pc+p),
+	// zero past the last row.
+	packRows(dst []float32, i0, rows, pc, kb int)
+	// packCols writes rows [pc, pc+kb) × columns [j0, j0+nr) as one column
+	// panel: for each p, the nr values (pc+p, j0+j), zero past the last column.
+	packCols(dst []float32, pc, kb, j0 int)
+}
+
+// matrix is a row-major operand of rows×cols elements; with trans its
+// storage holds the transpose (cols×rows).
+type matrix struct {
+	data       []float32
+	rows, cols int
+	trans      bool
+}
+
+func (a *matrix) packRows(dst []float32, i0, rows, pc, kb int) {
+	m, k := a.rows, a.cols
+	for ip := 0; ip*mr < rows; ip++ {
+		panel := dst[ip*mr*kb : (ip+1)*mr*kb]
+		first := i0 + ip*mr
+		valid := min(mr, m-first)
+		if valid < mr {
+			clear(panel)
+		}
+		switch {
+		case a.trans && valid == mr:
+			// Storage row pc+p holds this panel's mr values side by side.
+			for p := 0; p < kb; p++ {
+				src := a.data[(pc+p)*m+first : (pc+p)*m+first+mr]
+				out := panel[p*mr : p*mr+mr]
+				out[0], out[1], out[2], out[3], out[4], out[5] = src[0], src[1], src[2], src[3], src[4], src[5]
+			}
+		case a.trans:
+			for p := 0; p < kb; p++ {
+				for r := 0; r < valid; r++ {
+					panel[p*mr+r] = a.data[(pc+p)*m+first+r]
+				}
+			}
+		case valid == mr:
+			r0 := a.data[first*k+pc : first*k+pc+kb]
+			r1 := a.data[(first+1)*k+pc : (first+1)*k+pc+kb]
+			r2 := a.data[(first+2)*k+pc : (first+2)*k+pc+kb]
+			r3 := a.data[(first+3)*k+pc : (first+3)*k+pc+kb]
+			r4 := a.data[(first+4)*k+pc : (first+4)*k+pc+kb]
+			r5 := a.data[(first+5)*k+pc : (first+5)*k+pc+kb]
+			for p := 0; p < kb; p++ {
+				out := panel[p*mr : p*mr+mr]
+				out[0], out[1], out[2], out[3], out[4], out[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+			}
+		default:
+			for r := 0; r < valid; r++ {
+				row := a.data[(first+r)*k+pc : (first+r)*k+pc+kb]
+				for p, v := range row {
+					panel[p*mr+r] = v
+				}
+			}
+		}
+	}
+}
+
+func (b *matrix) packCols(dst []float32, pc, kb, j0 int) {
+	n, k := b.cols, b.rows
+	cols := min(nr, n-j0)
+	for p := 0; p < kb; p++ {
+		out := dst[p*nr : p*nr+nr]
+		if b.trans {
+			for j := 0; j < cols; j++ {
+				out[j] = b.data[(j0+j)*k+pc+p]
+			}
+		} else {
+			row := (pc + p) * n
+			copy(out, b.data[row+j0:row+j0+cols])
+		}
+		clear(out[cols:])
+	}
+}
+
 // gemmBuffers are the packing buffers, grown once and reused.
 type gemmBuffers struct {
 	b []float32   // packed B block: ceil(n/nr) panels of kc×nr
@@ -23,9 +108,16 @@ type gemmBuffers struct {
 }
 
 // gemm computes c = a·b + beta·c for row-major matrices: a is m×k (stored
-// k×m when transA), b is k×n (stored n×k when transB), c is m×n. It is the
-// one place the backend multiplies matrices.
+// k×m when transA), b is k×n (stored n×k when transB), c is m×n.
 func (c *Backend) gemm(transA, transB bool, m, n, k int, a, b []float32, beta float32, cm []float32) {
+	c.tasks.matA = matrix{a, m, k, transA}
+	c.tasks.matB = matrix{b, k, n, transB}
+	c.multiply(m, n, k, &c.tasks.matA, &c.tasks.matB, beta, cm)
+}
+
+// multiply computes c = a·b + beta·c for packable operands, c row-major m×n.
+// It is the one place the backend multiplies matrices.
+func (c *Backend) multiply(m, n, k int, a, b operand, beta float32, cm []float32) {
 	cm = cm[:m*n]
 	switch beta {
 	case 0:
@@ -42,7 +134,8 @@ func (c *Backend) gemm(transA, transB bool, m, n, k int, a, b []float32, beta fl
 	kc := k
 	if kc > kcMax {
 		// Equal blocks, so the last is not a thin remainder.
-		kc = (k + (k+kcMax-1)/kcMax - 1) / ((k + kcMax - 1) / kcMax)
+		blocks := (k + kcMax - 1) / kcMax
+		kc = (k + blocks - 1) / blocks
 	}
 	colPanels := (n + nr - 1) / nr
 	rowPanels := (m + mr - 1) / mr
@@ -55,25 +148,38 @@ func (c *Backend) gemm(transA, transB bool, m, n, k int, a, b []float32, beta fl
 		c.packBufferA(w, kc)
 	}
 	t := &c.tasks.gemm
-	*t = gemmTask{transA: transA, a: a, m: m, k: k, n: n, c: cm, bPacked: buf.b, aPacked: buf.a, colPanels: colPanels}
+	*t = gemmTask{a: a, m: m, n: n, c: cm, bPacked: buf.b, aPacked: buf.a, colPanels: colPanels}
 	for pc := 0; pc < k; pc += kc {
 		kb := min(kc, k-pc)
-		c.tasks.packB = packBTask{dst: buf.b, trans: transB, b: b, n: n, k: k, pc: pc, kb: kb}
+		c.tasks.packB = packBTask{dst: buf.b, b: b, pc: pc, kb: kb}
 		c.pool.parallel(colPanels, 4, &c.tasks.packB)
 		t.pc, t.kb = pc, kb
 		c.pool.parallel(rowPanels, 2, t)
 	}
 }
 
+// packBTask packs one kb-deep block of B; items are column panels.
+type packBTask struct {
+	dst    []float32
+	b      operand
+	pc, kb int
+}
+
+func (t *packBTask) run(_, lo, hi int) {
+	for jp := lo; jp < hi; jp++ {
+		t.b.packCols(t.dst[jp*nr*t.kb:(jp+1)*nr*t.kb], t.pc, t.kb, jp*nr)
+	}
+}
+
 // gemmTask multiplies one kb-deep block: items are row panels of A; each
 // worker packs its panels into its own buffer and updates their rows of C.
 type gemmTask struct {
-	transA        bool
-	a, c, bPacked []float32
-	aPacked       [][]float32
-	m, k, n       int
-	colPanels     int
-	pc, kb        int
+	a          operand
+	c, bPacked []float32
+	aPacked    [][]float32
+	m, n       int
+	colPanels  int
+	pc, kb     int
 }
 
 func (t *gemmTask) run(worker, lo, hi int) {
@@ -82,7 +188,7 @@ func (t *gemmTask) run(worker, lo, hi int) {
 	var edge [mr * nr]float32
 	for first := lo; first < hi; first += panelsPerBlock {
 		last := min(first+panelsPerBlock, hi)
-		packA(ap, t.transA, t.a, t.m, t.k, first*mr, (last-first)*mr, t.pc, kb)
+		t.a.packRows(ap, first*mr, (last-first)*mr, t.pc, kb)
 		for jp := 0; jp < t.colPanels; jp++ {
 			j0 := jp * nr
 			cols := min(nr, n-j0)
@@ -117,83 +223,6 @@ func (c *Backend) packBufferA(worker, kc int) []float32 {
 		buf.a[worker] = make([]float32, need)
 	}
 	return buf.a[worker]
-}
-
-// packBTask copies rows [pc, pc+kb) of B into column panels: panel jp
-// holds, for each p, the nr values B[pc+p, jp*nr : jp*nr+nr], zero past
-// column n. Items are column panels.
-type packBTask struct {
-	dst, b       []float32
-	trans        bool
-	n, k, pc, kb int
-}
-
-func (t *packBTask) run(_, lo, hi int) {
-	kb := t.kb
-	for jp := lo; jp < hi; jp++ {
-		panel := t.dst[jp*nr*kb : (jp+1)*nr*kb]
-		j0 := jp * nr
-		cols := min(nr, t.n-j0)
-		for p := 0; p < kb; p++ {
-			out := panel[p*nr : p*nr+nr]
-			if t.trans {
-				for j := 0; j < cols; j++ {
-					out[j] = t.b[(j0+j)*t.k+t.pc+p]
-				}
-			} else {
-				row := (t.pc + p) * t.n
-				copy(out, t.b[row+j0:row+j0+cols])
-			}
-			clear(out[cols:])
-		}
-	}
-}
-
-// packA copies rows [i0, i0+rows) × columns [pc, pc+kb) of A into row
-// panels: panel ip holds, for each p, the mr values A[i0+ip*mr+r, pc+p],
-// zero past row m. Writes are sequential; reads come from mr streams.
-func packA(dst []float32, trans bool, a []float32, m, k, i0, rows, pc, kb int) {
-	for ip := 0; ip*mr < rows; ip++ {
-		panel := dst[ip*mr*kb : (ip+1)*mr*kb]
-		first := i0 + ip*mr
-		valid := min(mr, m-first)
-		if valid < mr {
-			clear(panel)
-		}
-		switch {
-		case trans && valid == mr:
-			// A is stored k×m: storage row pc+p holds this panel's values.
-			for p := 0; p < kb; p++ {
-				src := a[(pc+p)*m+first : (pc+p)*m+first+mr]
-				out := panel[p*mr : p*mr+mr]
-				out[0], out[1], out[2], out[3], out[4], out[5] = src[0], src[1], src[2], src[3], src[4], src[5]
-			}
-		case trans:
-			for p := 0; p < kb; p++ {
-				for r := 0; r < valid; r++ {
-					panel[p*mr+r] = a[(pc+p)*m+first+r]
-				}
-			}
-		case valid == mr:
-			r0 := a[first*k+pc : first*k+pc+kb]
-			r1 := a[(first+1)*k+pc : (first+1)*k+pc+kb]
-			r2 := a[(first+2)*k+pc : (first+2)*k+pc+kb]
-			r3 := a[(first+3)*k+pc : (first+3)*k+pc+kb]
-			r4 := a[(first+4)*k+pc : (first+4)*k+pc+kb]
-			r5 := a[(first+5)*k+pc : (first+5)*k+pc+kb]
-			for p := 0; p < kb; p++ {
-				out := panel[p*mr : p*mr+mr]
-				out[0], out[1], out[2], out[3], out[4], out[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
-			}
-		default:
-			for r := 0; r < valid; r++ {
-				row := a[(first+r)*k+pc : (first+r)*k+pc+kb]
-				for p, v := range row {
-					panel[p*mr+r] = v
-				}
-			}
-		}
-	}
 }
 
 // microKernelGo is the portable micro-kernel: c[r*ldc+j] += Σp a[p*mr+r]·b[p*nr+j]

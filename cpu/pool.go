@@ -75,9 +75,9 @@ func (t *maxPoolBackwardTask) run(_, lo, hi int) {
 	}
 }
 
-func (c *Backend) MaxPool2x2Backward(dx, dy, x backend.Tensor) {
+func (c *Backend) MaxPool2x2Backward(dx, dy, x, y backend.Tensor) {
 	n, h, w, ch, ok := c.poolShape("maxpool backward", x, dy)
-	if !ok || !c.sameLen("maxpool backward", x.Len(), dx) {
+	if !ok || !c.sameLen("maxpool backward", x.Len(), dx) || !c.sameLen("maxpool backward y", dy.Len(), y) {
 		return
 	}
 	c.tasks.maxPoolBackward = maxPoolBackwardTask{f32(dx), f32(dy), f32(x), h, w, ch}

@@ -32,7 +32,7 @@ func TestMaxPool2x2(t *testing.T) {
 			checkClose(t, "y", download(t, c, y), want, 0, 0)
 
 			dx := garbage(c, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
-			c.MaxPool2x2Backward(dx, dy, x)
+			c.MaxPool2x2Backward(dx, dy, x, y)
 			mustSync(t, c)
 			loss := func() float64 {
 				y, _ := maxPoolRef(xv, tc.x)
@@ -63,7 +63,7 @@ func TestMaxPool2x2Ties(t *testing.T) {
 			x := upload(t, c, tc.window[:], 1, 2, 2, 1)
 			dy := upload(t, c, []float64{1}, 1, 1, 1, 1)
 			dx := garbage(c, 1, 2, 2, 1)
-			c.MaxPool2x2Backward(dx, dy, x)
+			c.MaxPool2x2Backward(dx, dy, x, c.Alloc(1, 1, 1, 1))
 			mustSync(t, c)
 			checkClose(t, "dx", download(t, c, dx), tc.want[:], 0, 0)
 		})

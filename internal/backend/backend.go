@@ -84,8 +84,10 @@ type Backend interface {
 
 	// MaxPool2x2: 2x2 window, stride 2, floor. x (N, H, W, C), y (N, H/2, W/2, C).
 	MaxPool2x2(y, x Tensor)
-	// MaxPool2x2Backward routes dy to the first maximum of each window; other dx are 0.
-	MaxPool2x2Backward(dx, dy, x Tensor)
+	// MaxPool2x2Backward routes dy to the first maximum of each window of x;
+	// other dx are 0. y is the forward output (cuDNN's pooling backward reads
+	// it; the CPU finds the maxima in x).
+	MaxPool2x2Backward(dx, dy, x, y Tensor)
 
 	// Dense: y = x w + b. x (N, In), w (In, Out), b (Out), y (N, Out).
 	Dense(y, x, w, b Tensor)

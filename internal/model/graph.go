@@ -157,7 +157,7 @@ func (m *Model) Backward(k *Batch, stats backend.Tensor, slot int) {
 	b.BatchNormBackward(k.g128[1], w.gBN5.gamma, w.gBN5.beta, k.g128[0], k.relu5, w.bn5.gamma, k.saved[4].mean, k.saved[4].invStd)
 	b.ReLUBackward(k.g128[1], k.g128[1], k.relu5)
 	b.DenseBackward(k.gFlat, w.gDense1W, w.gDense1B, k.g128[1], k.flat, w.dense1W)
-	b.MaxPool2x2Backward(k.g64[0], k.gPool, k.bn4)
+	b.MaxPool2x2Backward(k.g64[0], k.gPool, k.bn4, k.pool)
 	b.BatchNormBackward(k.g64[1], w.gBN4.gamma, w.gBN4.beta, k.g64[0], k.relu4, w.bn4.gamma, k.saved[3].mean, k.saved[3].invStd)
 	b.ReLUBackward(k.g64[1], k.g64[1], k.relu4)
 	b.Conv2DBackward(k.g32[0], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0)
