@@ -23,6 +23,7 @@ type runRecord struct {
 	model                *model.Model
 	res                  *train.Result
 	testEvery, evalBatch int
+	trainN, testN        int // images in the (possibly limited) sets
 	out                  string
 	runErr               error
 }
@@ -63,15 +64,13 @@ type summary struct {
 	Threads        int        `json:"threads"`
 }
 
-func (r *runRecord) trainImages() int { return r.res.ImagesTrained / max(1, r.cmd.Epochs) }
-
 func (r *runRecord) summary() summary {
 	total, trainable, nonTrainable := r.spec.Counts()
 	res := r.res
 	s := summary{
 		Kernel: r.cmd.Kernel, Device: r.device.Name(), DeviceName: r.device.Device(),
 		Epochs: r.cmd.Epochs, BatchSize: r.cmd.BatchSize, LR: r.cmd.LR, Seed: r.cmd.Seed,
-		TestEvery: r.testEvery, EvalBatch: r.evalBatch,
+		TestEvery: r.testEvery, EvalBatch: r.evalBatch, TrainImages: r.trainN, TestImages: r.testN,
 		ParamsTotal: total, ParamsTrain: trainable, ParamsNonTrain: nonTrainable,
 		Steps: len(res.Steps), Status: "completed",
 		TotalS: res.Total.Seconds(), TrainS: res.Training.Seconds(),
@@ -95,11 +94,9 @@ func (r *runRecord) summary() summary {
 		for _, a := range res.Test.Confusion.ClassAccuracy() {
 			s.PerClassAcc = append(s.PerClassAcc, num(a))
 		}
-		s.TestImages = res.Test.Confusion.Total()
 	}
 	if res.Train != nil {
 		s.TrainLoss, s.TrainAcc = num(res.Train.Loss), num(res.Train.Accuracy)
-		s.TrainImages = res.Train.Confusion.Total()
 	}
 	return s
 }

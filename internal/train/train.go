@@ -129,16 +129,13 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 
 	stepsPerEpoch := (n + batchSize - 1) / batchSize
 	total := stepsPerEpoch * o.Epochs
-	rng := rand.New(rand.NewPCG(o.Seed, 0x73687566666c65))
+	shuffle := NewShuffler(o.Seed)
 	step := 0
 
 	var trainStart time.Time
 	loop := func() error {
 		for epoch := 1; epoch <= o.Epochs; epoch++ {
-			for i := range order {
-				order[i] = int32(i)
-			}
-			rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+			shuffle.Next(order)
 			if err := b.UploadInt32(perm, order); err != nil {
 				return err
 			}
@@ -256,4 +253,20 @@ func finalErr(res *Result, what string, err error) (*Result, error) {
 		return res, nil
 	}
 	return res, fmt.Errorf("%s: %w", what, err)
+}
+
+// Shuffler draws the per-epoch orders of the training set: the same seed
+// gives the same sequence of permutations, on every backend.
+type Shuffler struct{ rng *rand.Rand }
+
+func NewShuffler(seed uint64) *Shuffler {
+	return &Shuffler{rand.New(rand.NewPCG(seed, 0x73687566666c65))}
+}
+
+// Next fills order with the next epoch's permutation of 0..len(order)-1.
+func (s *Shuffler) Next(order []int32) {
+	for i := range order {
+		order[i] = int32(i)
+	}
+	s.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 }
