@@ -16,8 +16,8 @@ import (
 )
 
 // Evaluation defaults per backend. On the CPU one pass over the 10,000 test
-// images costs about as much as 40 training steps of batch 64, so testing
-// every 200 steps spends roughly an eighth of the run on it; the GPU
+// images costs about as much as 30 training steps of batch 64, so testing
+// every 200 steps spends about a tenth of the run on it; the GPU
 // evaluates in large batches and can afford the seed's every-step curve.
 var (
 	defaultTestEvery = map[string]int{"cpu": 200, "cuda": 1}
@@ -32,7 +32,7 @@ type TrainCmd struct {
 	BatchSize     int     `name:"batch-size" default:"64" help:"Training mini-batch size."`
 	LR            float64 `name:"lr" default:"0.001" help:"Adam learning rate."`
 	Seed          uint64  `default:"1" help:"Seed for the initial weights and the per-epoch shuffles."`
-	TestEvery     string  `name:"test-every" default:"auto" placeholder:"N" help:"Evaluate the test loss over the whole test set every N mini-batches (0: end of each epoch only). auto: 1 on cuda, 200 on cpu. On the CPU one test pass costs about 40 training steps: 200 spends ~1/8 of the run on it, N=1 makes a run ~40x slower."`
+	TestEvery     string  `name:"test-every" default:"auto" placeholder:"N" help:"Evaluate the test loss over the whole test set every N mini-batches (0: end of each epoch only). auto: 1 on cuda, 200 on cpu. On the CPU one test pass costs about 30 training steps: 200 spends ~10% of the run on it, N=1 makes a run ~30x slower."`
 	EvalBatch     string  `name:"eval-batch" default:"auto" placeholder:"N" help:"Batch size for evaluation passes. auto: 500 on cpu (about 200 MB), 10000 on cuda."`
 	LimitTrain    int     `name:"limit-train" default:"0" placeholder:"N" help:"Use only the first N training images (0: all 60,000)."`
 	LimitTest     int     `name:"limit-test" default:"0" placeholder:"N" help:"Use only the first N test images (0: all 10,000)."`
