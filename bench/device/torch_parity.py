@@ -78,9 +78,14 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--order", required=True)
-    ap.add_argument("--ours", required=True)
+    ap.add_argument("--ours", default=None)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--torch-init", type=int, default=None, metavar="SEED",
+                    help="ablation: start from torch_ref's own initialization with this seed instead of --ckpt's weights")
+    ap.add_argument("--torch-order", type=int, default=None, metavar="SEED",
+                    help="ablation: use torch.randperm with this seed instead of --order")
+    ap.add_argument("--accuracy-only", action="store_true", help="print only the final accuracy line (no --ours needed)")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -93,19 +98,27 @@ def main():
     xte = torch.from_numpy(xte.copy()).to(dev).float().div_(255).unsqueeze(1)
     ytr = torch.from_numpy(ytr.astype(np.int64)).to(dev)
     yte = torch.from_numpy(yte.astype(np.int64)).to(dev)
-    order = torch.from_numpy(np.fromfile(args.order, dtype="<i4").astype(np.int64)).to(dev)
+    if args.torch_order is not None:
+        order = torch.randperm(xtr.shape[0], generator=torch.Generator(device="cpu").manual_seed(args.torch_order)).to(dev)
+    else:
+        order = torch.from_numpy(np.fromfile(args.order, dtype="<i4").astype(np.int64)).to(dev)
     assert order.numel() == xtr.shape[0], (order.numel(), xtr.shape[0])
 
-    net = torch_ref.build(k).to(dev)
-    load_into(net, values)
+    if args.torch_init is not None:
+        torch.manual_seed(args.torch_init)
+        net = torch_ref.build(k).to(dev)
+    else:
+        net = torch_ref.build(k).to(dev)
+        load_into(net, values)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
 
-    ours = {}
-    with open(os.path.join(args.ours, "metrics.csv")) as f:
-        for row in csv.DictReader(f):
-            ours[int(row["step"])] = row
-    summary = json.load(open(os.path.join(args.ours, "summary.json")))
-    test_steps = sorted(s for s, r in ours.items() if r["test_loss"] != "")
+    ours, summary, test_steps = {}, {}, []
+    if not args.accuracy_only:
+        with open(os.path.join(args.ours, "metrics.csv")) as f:
+            for row in csv.DictReader(f):
+                ours[int(row["step"])] = row
+        summary = json.load(open(os.path.join(args.ours, "summary.json")))
+        test_steps = sorted(s for s, r in ours.items() if r["test_loss"] != "")
 
     n = xtr.shape[0]
     steps = (n + args.batch - 1) // args.batch
@@ -117,12 +130,17 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if i + 1 in test_steps:
             tl, _ = torch_ref.evaluate(net, xte, yte, 10000)
             tests[i + 1] = float(tl)
     tl, tc = torch_ref.evaluate(net, xte, yte, 10000)
     torch_acc = float(tc) / xte.shape[0]
+    if args.accuracy_only:
+        init = f"torch init seed {args.torch_init}" if args.torch_init is not None else f"init {os.path.basename(args.ckpt)}"
+        order_src = f"torch order seed {args.torch_order}" if args.torch_order is not None else f"order {os.path.basename(args.order)}"
+        print(f"k={k} {init}, {order_src}: test acc {torch_acc:.4f} loss {float(tl):.5f}, last-100-step batch loss {np.mean(losses[-100:]):.5f}")
+        return
 
     print(f"k={k}, {steps} steps, device {torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'cpu'}, TF32 off")
     print(f"{'step':>5} {'ours batch_loss':>16} {'torch batch_loss':>17} {'rel diff':>9}")
