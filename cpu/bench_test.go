@@ -8,12 +8,7 @@ import (
 // 64) and reports GFLOP/s: 2·N·OH·OW·Cout·KH·KW·Cin for the forward pass,
 // twice that for the backward pass (dw and dx).
 func BenchmarkConv2D(b *testing.B) {
-	shapes := []struct {
-		name string
-		x    nhwc
-		k    kernel
-		pad  int
-	}{
+	shapes := []convCase{
 		{"26x26x32 k3 same", nhwc{64, 26, 26, 32}, kernel{3, 3, 32, 32}, 1},
 		{"26x26x32 k5 same", nhwc{64, 26, 26, 32}, kernel{5, 5, 32, 32}, 2},
 		{"26x26x32 to 24x24x64 k3 valid", nhwc{64, 26, 26, 32}, kernel{3, 3, 32, 64}, 0},
@@ -31,7 +26,7 @@ func BenchmarkConv2D(b *testing.B) {
 		dw, db := c.Alloc(s.k.kh, s.k.kw, s.k.cin, s.k.cout), c.Alloc(s.k.cout)
 
 		b.Run(s.name+"/forward", func(b *testing.B) {
-			c.Conv2D(y, x, w, bias, s.pad) // grow the workspace outside the timing
+			c.Conv2D(y, x, w, bias, s.pad) // grow the buffers outside the timing
 			b.ReportAllocs()
 			for b.Loop() {
 				c.Conv2D(y, x, w, bias, s.pad)

@@ -5,16 +5,19 @@ import (
 	"testing"
 )
 
+// convCase is one convolution shape: input, kernel, padding each side.
+type convCase struct {
+	name string
+	x    nhwc
+	k    kernel
+	pad  int
+}
+
 // TestConv2D checks the forward pass against convRef and every gradient of
 // L = Σ G·y against central differences, on one backend so that its
 // buffers are reused across shapes.
 func TestConv2D(t *testing.T) {
-	cases := []struct {
-		name string
-		x    nhwc
-		k    kernel
-		pad  int
-	}{
+	cases := []convCase{
 		{"k3 same", nhwc{2, 7, 6, 3}, kernel{3, 3, 3, 4}, 1},
 		{"k3 valid", nhwc{2, 7, 6, 3}, kernel{3, 3, 3, 4}, 0},
 		{"k5 same", nhwc{2, 7, 6, 3}, kernel{5, 5, 3, 4}, 2},
@@ -76,12 +79,7 @@ func TestConv2D(t *testing.T) {
 // convBackwardRef, itself checked against finite differences in TestConv2D,
 // is the reference.
 func TestConv2DLarge(t *testing.T) {
-	cases := []struct {
-		name string
-		x    nhwc
-		k    kernel
-		pad  int
-	}{
+	cases := []convCase{
 		{"k5 same, 1600 taps", nhwc{3, 24, 24, 64}, kernel{5, 5, 64, 3}, 2},
 		{"k3 valid, 1152 taps", nhwc{2, 29, 30, 128}, kernel{3, 3, 128, 2}, 0},
 		{"k5 same, 24 channels", nhwc{2, 40, 40, 24}, kernel{5, 5, 24, 20}, 2},
