@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mnistgpu/mnistgpu/internal/mnist"
 )
@@ -65,14 +66,22 @@ func (c *DataVerifyCmd) Run() error {
 // sha256 is fetched, then everything is verified. An explicit --data-dir
 // that holds all four files may be the user's own IDX set: files that parse
 // as 28x28 digits are used even when their sha256 differs from MNIST's, with
-// a one-line warning, and are never overwritten. Missing files in an explicit
-// --data-dir are fetched there as for the cache.
+// a one-line warning, and are never overwritten. An explicit --data-dir
+// with none of the files is filled as the cache is; one with only some of
+// them is an error, since completing it could replace a user's own files.
 func loadData(ctx context.Context, f dataDirFlag) (trainSet, testSet *mnist.Set, err error) {
 	dir, err := f.dir()
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.DataDir == "" || !allPresent(dir) {
+	present, missing := presence(dir)
+	if f.DataDir != "" && len(present) > 0 && len(missing) > 0 {
+		// Fetching here would also replace present files that are not the
+		// published MNIST, which may be the user's own; ask instead.
+		return nil, nil, fmt.Errorf("%s holds %s but not %s; run `mnistgpu data fetch --data-dir %s` to complete it with the published MNIST (files that differ from it are replaced)",
+			dir, strings.Join(present, ", "), strings.Join(missing, ", "), dir)
+	}
+	if f.DataDir == "" || len(missing) > 0 {
 		if err := mnist.Ensure(ctx, dir, mnist.FetchOptions{Progress: os.Stderr}); err != nil {
 			return nil, nil, err
 		}
@@ -93,14 +102,16 @@ func loadData(ctx context.Context, f dataDirFlag) (trainSet, testSet *mnist.Set,
 	return trainSet, testSet, nil
 }
 
-// allPresent reports whether dir holds all four files.
-func allPresent(dir string) bool {
+// presence splits the four file names into those dir holds and those it lacks.
+func presence(dir string) (present, missing []string) {
 	for _, name := range []string{mnist.TrainImages, mnist.TrainLabels, mnist.TestImages, mnist.TestLabels} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			return false
+			missing = append(missing, name)
+		} else {
+			present = append(present, name)
 		}
 	}
-	return true
+	return present, missing
 }
 
 // onlyChecksums reports whether err is nothing but sha256 mismatches.

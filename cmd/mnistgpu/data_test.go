@@ -152,3 +152,29 @@ func TestDataFetchedWhenMissingOrUnverified(t *testing.T) {
 		})
 	}
 }
+
+// TestPartialDataDirIsNotCompleted: an explicit --data-dir holding only
+// some of the files (perhaps the user's own) is neither fetched into nor
+// touched; the error names what is there and what is missing.
+func TestPartialDataDirIsNotCompleted(t *testing.T) {
+	files := synthFiles(t)
+	delete(files, mnist.TestLabels)
+	dir := writeDataDir(t, filepath.Join(t.TempDir(), "data"), files)
+	before, err := os.ReadFile(filepath.Join(dir, mnist.TrainImages))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	r := mnistgpu(t, nil, "", smallest("cpu", dir, out)...)
+	wantOneError(t, r, dir, mnist.TestLabels, mnist.TrainImages, "data fetch --data-dir")
+	after, err := os.ReadFile(filepath.Join(dir, mnist.TrainImages))
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("%s changed (err %v)", mnist.TrainImages, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, mnist.TestLabels)); !os.IsNotExist(err) {
+		t.Errorf("%s was fetched into the user's folder (stat: %v)", mnist.TestLabels, err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("output folder created for a run that never started")
+	}
+}
