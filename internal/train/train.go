@@ -131,6 +131,8 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 	total := stepsPerEpoch * o.Epochs
 	shuffle := NewShuffler(o.Seed)
 	step := 0
+	res.Steps = make([]metrics.Step, 0, total)
+	pending := make([]int, 0, flushWindow) // batch sizes of steps whose stats are not read yet
 
 	var trainStart time.Time
 	loop := func() error {
@@ -141,7 +143,6 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 			}
 			var lossSum, correct float64
 			seen := 0
-			var pending []int // batch sizes of steps whose stats are not read yet
 			flush := func() error {
 				if len(pending) == 0 {
 					return nil
