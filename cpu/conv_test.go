@@ -55,7 +55,7 @@ func TestConv2D(t *testing.T) {
 			checkGrad(t, "dw", download(t, c, dw), ndw, gradAtol, gradRtol)
 			checkGrad(t, "db", download(t, c, db), ndb, gradAtol, gradRtol)
 
-			// The analytic reference used by the chunking test must agree too.
+			// The analytic reference used by TestConv2DLarge must agree too.
 			adx, adw, adb := convBackwardRef(gv, xv, tc.x, wv, tc.k, tc.pad)
 			checkGrad(t, "convBackwardRef dx", adx, ndx, gradAtol, gradRtol)
 			checkGrad(t, "convBackwardRef dw", adw, ndw, gradAtol, gradRtol)

@@ -60,7 +60,7 @@ func convRef(x []float64, xs nhwc, w []float64, k kernel, b []float64, pad int) 
 }
 
 // convBackwardRef is the analytic gradient of Σ dy·conv(x, w), for shapes too
-// large for finite differences (the chunking test); the small shapes check it
+// large for finite differences (TestConv2DLarge); the small shapes check it
 // against finite differences too.
 func convBackwardRef(dy, x []float64, xs nhwc, w []float64, k kernel, pad int) (dx, dw, db []float64) {
 	ys := convOut(xs, k, pad)
