@@ -68,10 +68,7 @@ func (c *Backend) channelSums(kind sumKind, x, dy []float32, ch int) []float64 {
 	t := &c.tasks.sums
 	t.kind, t.x, t.dy, t.ch = kind, x, dy, ch
 	t.partial = c.partials(ch)
-	if cap(t.out) < ch {
-		t.out = make([]float64, ch)
-	}
-	t.out = t.out[:ch]
+	t.out = grown(&c.sums64, ch)
 	workers := c.pool.parallel(len(x)/ch, 256, t)
 	for j := range t.out {
 		total := 0.0
@@ -184,15 +181,10 @@ func (c *Backend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, s
 
 // stats and perChannel hand out reusable per-channel buffers.
 func (c *Backend) stats(n int) []float64 {
-	if len(c.stats64) < n {
-		c.stats64 = make([]float64, n)
-	}
-	return c.stats64[:n]
+	return grown(&c.stats64, n)
 }
 
 func (c *Backend) perChannel(n int) (a, b []float32) {
-	if len(c.channel32) < 2*n {
-		c.channel32 = make([]float32, 2*n)
-	}
-	return c.channel32[:n], c.channel32[n : 2*n]
+	both := grown(&c.channel32, 2*n)
+	return both[:n], both[n:]
 }

@@ -75,7 +75,7 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 	c.columnSums(f32(db), dys, g.cout)
 	pixels := g.n * g.rowsPerImage
 
-	dwT := c.convScratch(&c.dwT, g.cout*g.k)
+	dwT := grown(&c.dwT, g.cout*g.k)
 	c.tasks.matA = matrix{dys, g.cout, pixels, true}
 	c.tasks.imageB = imageCols{xs, g}
 	c.multiply(g.cout, g.k, pixels, &c.tasks.matA, &c.tasks.imageB, 0, dwT)
@@ -87,7 +87,7 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 	if dx == nil {
 		return
 	}
-	flipped := c.convScratch(&c.flipped, len(ws))
+	flipped := grown(&c.flipped, len(ws))
 	for ky := 0; ky < g.kh; ky++ {
 		for kx := 0; kx < g.kw; kx++ {
 			src := ((g.kh-1-ky)*g.kw + (g.kw - 1 - kx)) * g.cin * g.cout
@@ -101,14 +101,6 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 	}
 	back := newConvGeom(g.n, g.oh, g.ow, g.cout, g.kh, g.kw, g.cin, g.kh-1-g.padH, g.kw-1-g.padW)
 	c.conv(f32(dx), dys, flipped, back, 0)
-}
-
-// convScratch grows *buf to n elements once and returns it.
-func (c *Backend) convScratch(buf *[]float32, n int) []float32 {
-	if len(*buf) < n {
-		*buf = make([]float32, n)
-	}
-	return (*buf)[:n]
 }
 
 // broadcastRowsTask sets every row of out (rows × len(bias)) to bias.

@@ -24,8 +24,9 @@ type Backend struct {
 	dwT, flipped []float32
 	// scratch holds per-worker float64 partial sums (column sums, batch norm).
 	scratch []float64
-	// stats64 and channel32 hold per-channel intermediates of batch norm.
+	// stats64, sums64 and channel32 hold per-channel intermediates of batch norm.
 	stats64   []float64
+	sums64    []float64
 	channel32 []float32
 	gemmBufs  gemmBuffers
 

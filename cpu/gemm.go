@@ -140,12 +140,13 @@ func (c *Backend) multiply(m, n, k int, a, b operand, beta float32, cm []float32
 	colPanels := (n + nr - 1) / nr
 	rowPanels := (m + mr - 1) / mr
 	buf := &c.gemmBufs
-	if need := colPanels * nr * kc; len(buf.b) < need {
-		buf.b = make([]float32, need)
-	}
+	grown(&buf.b, colPanels*nr*kc)
 	// Sized before the workers start: they must not grow shared slices.
-	for w := 0; w < c.pool.size; w++ {
-		c.packBufferA(w, kc)
+	for len(buf.a) < c.pool.size {
+		buf.a = append(buf.a, nil)
+	}
+	for w := range buf.a {
+		grown(&buf.a[w], panelsPerBlock*mr*kc)
 	}
 	t := &c.tasks.gemm
 	*t = gemmTask{a: a, m: m, n: n, c: cm, bPacked: buf.b, aPacked: buf.a, colPanels: colPanels}
@@ -212,17 +213,6 @@ func (t *gemmTask) run(worker, lo, hi int) {
 			}
 		}
 	}
-}
-
-func (c *Backend) packBufferA(worker, kc int) []float32 {
-	buf := &c.gemmBufs
-	for len(buf.a) <= worker {
-		buf.a = append(buf.a, nil)
-	}
-	if need := panelsPerBlock * mr * kc; len(buf.a[worker]) < need {
-		buf.a[worker] = make([]float32, need)
-	}
-	return buf.a[worker]
 }
 
 // microKernelGo is the portable micro-kernel: c[r*ldc+j] += Σp a[p*mr+r]·b[p*nr+j]

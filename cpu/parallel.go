@@ -68,9 +68,5 @@ func (p *workerPool) parallel(n, minChunk int, t task) int {
 // partials returns per-worker float64 scratch of `width` values per worker,
 // grown once and reused.
 func (c *Backend) partials(width int) []float64 {
-	need := c.pool.size * width
-	if len(c.scratch) < need {
-		c.scratch = make([]float64, need)
-	}
-	return c.scratch[:need]
+	return grown(&c.scratch, c.pool.size*width)
 }
