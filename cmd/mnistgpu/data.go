@@ -38,7 +38,7 @@ func (c *DataFetchCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := mnist.Ensure(ctx, dir, mnist.FetchOptions{Progress: os.Stderr}); err != nil {
+	if _, _, err := mnist.Ensure(ctx, dir, mnist.FetchOptions{Progress: os.Stderr}); err != nil {
 		return err
 	}
 	fmt.Printf("MNIST ready in %s (all four files verified)\n", dir)
@@ -54,7 +54,7 @@ func (c *DataVerifyCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	if err := mnist.Verify(dir); err != nil {
+	if _, _, err := mnist.Verify(dir); err != nil {
 		return err
 	}
 	fmt.Printf("MNIST in %s: all four files present, checksums match, contents parse\n", dir)
@@ -82,13 +82,13 @@ func loadData(ctx context.Context, f dataDirFlag) (trainSet, testSet *mnist.Set,
 			dir, strings.Join(present, ", "), strings.Join(missing, ", "), dir)
 	}
 	if f.DataDir == "" || len(missing) > 0 {
-		if err := mnist.Ensure(ctx, dir, mnist.FetchOptions{Progress: os.Stderr}); err != nil {
-			return nil, nil, err
-		}
-		return mnist.Load(dir)
+		return mnist.Ensure(ctx, dir, mnist.FetchOptions{Progress: os.Stderr})
 	}
-	verr := mnist.Verify(dir)
-	if verr != nil && !onlyChecksums(verr) {
+	trainSet, testSet, verr := mnist.Verify(dir)
+	if verr == nil {
+		return trainSet, testSet, nil
+	}
+	if !onlyChecksums(verr) {
 		return nil, nil, verr
 	}
 	// Verify stops at checksums; Load says what is wrong with a file that
@@ -96,9 +96,7 @@ func loadData(ctx context.Context, f dataDirFlag) (trainSet, testSet *mnist.Set,
 	if trainSet, testSet, err = mnist.Load(dir); err != nil {
 		return nil, nil, err
 	}
-	if verr != nil {
-		fmt.Fprintf(os.Stderr, "mnistgpu: warning: %s: the files parse but are not the published MNIST (sha256 differs); using them as a custom data set\n", dir)
-	}
+	fmt.Fprintf(os.Stderr, "mnistgpu: warning: %s: the files parse but are not the published MNIST (sha256 differs); using them as a custom data set\n", dir)
 	return trainSet, testSet, nil
 }
 

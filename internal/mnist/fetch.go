@@ -39,15 +39,15 @@ func Fetch(ctx context.Context, dir string, opts FetchOptions) error {
 	return fetch(ctx, dir, opts, sha256Sums)
 }
 
-// Ensure makes dir ready to Load: it fetches whatever is missing or bad,
-// then runs Verify.
-func Ensure(ctx context.Context, dir string, opts FetchOptions) error {
+// Ensure makes dir hold verified MNIST: it fetches whatever is missing or
+// bad, then runs Verify and returns the splits it loaded.
+func Ensure(ctx context.Context, dir string, opts FetchOptions) (train, test *Set, err error) {
 	return ensure(ctx, dir, opts, sha256Sums)
 }
 
-func ensure(ctx context.Context, dir string, opts FetchOptions, sums map[string]string) error {
+func ensure(ctx context.Context, dir string, opts FetchOptions, sums map[string]string) (train, test *Set, err error) {
 	if err := fetch(ctx, dir, opts, sums); err != nil {
-		return err
+		return nil, nil, err
 	}
 	return verify(dir, sums)
 }

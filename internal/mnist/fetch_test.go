@@ -127,7 +127,7 @@ func TestFetchFromProxy(t *testing.T) {
 	if got := srv.hits.Load(); got != 1 {
 		t.Errorf("%d requests, want 1 (the zip)", got)
 	}
-	if err := verify(dir, sums); err != nil {
+	if _, _, err := verify(dir, sums); err != nil {
 		t.Errorf("verify after fetch: %v", err)
 	}
 }
@@ -402,17 +402,15 @@ func TestEnsure(t *testing.T) {
 	srv.serveZip(moduleZip(t, files))
 	dir := t.TempDir()
 
+	var train, test *Set
 	for range 2 {
-		if err := ensure(t.Context(), dir, srv.opts(srv.proxy()), sums); err != nil {
+		var err error
+		if train, test, err = ensure(t.Context(), dir, srv.opts(srv.proxy()), sums); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if got := srv.hits.Load(); got != 1 {
 		t.Errorf("%d downloads, want 1: a second Ensure must not fetch again", got)
-	}
-	train, test, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
 	}
 	if train.N != fakeTrainN || test.N != fakeTestN {
 		t.Errorf("loaded %d and %d examples, want %d and %d", train.N, test.N, fakeTrainN, fakeTestN)
@@ -432,7 +430,7 @@ func TestEnsureVerifies(t *testing.T) {
 	srv.serveZip(moduleZip(t, files))
 	dir := t.TempDir()
 
-	err := ensure(t.Context(), dir, srv.opts(srv.proxy()), sums)
+	_, _, err := ensure(t.Context(), dir, srv.opts(srv.proxy()), sums)
 	if !errors.Is(err, ErrDims) || !strings.Contains(err.Error(), TestImages) {
 		t.Errorf("error %v, want ErrDims naming %s", err, TestImages)
 	}

@@ -16,13 +16,10 @@ func TestFetchRealMNIST(t *testing.T) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	if err := Ensure(t.Context(), dir, FetchOptions{Progress: os.Stderr}); err != nil {
+	if _, _, err := Ensure(t.Context(), dir, FetchOptions{Progress: os.Stderr}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Verify(dir); err != nil {
-		t.Fatal(err)
-	}
-	train, test, err := Load(dir)
+	train, test, err := Verify(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,15 +22,16 @@ func DefaultDir() (string, error) {
 }
 
 // Verify checks that dir holds the four files, that each has its published
-// sha256, and that both splits load as 28x28 MNIST. Every missing or
-// mismatching file is reported (joined), each naming the file and problem.
-func Verify(dir string) error {
+// sha256, and that both splits load as 28x28 MNIST, and returns the splits
+// it loaded. Every missing or mismatching file is reported (joined), each
+// naming the file and problem.
+func Verify(dir string) (train, test *Set, err error) {
 	return verify(dir, sha256Sums)
 }
 
 // verify is Verify with the expected digests as a parameter, so tests can
 // run it on small hand-made files.
-func verify(dir string, sums map[string]string) error {
+func verify(dir string, sums map[string]string) (train, test *Set, err error) {
 	var errs []error
 	for _, name := range fileNames {
 		if err := checkSum(filepath.Join(dir, name), sums[name]); err != nil {
@@ -38,10 +39,9 @@ func verify(dir string, sums map[string]string) error {
 		}
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
-	_, _, err := Load(dir)
-	return err
+	return Load(dir)
 }
 
 // checkSum reports ErrMissing or ErrChecksum for path, or nil if it matches.

@@ -11,7 +11,7 @@ import (
 
 func TestVerifyReportsEveryMissingFile(t *testing.T) {
 	dir := t.TempDir()
-	err := Verify(dir)
+	_, _, err := Verify(dir)
 	if !errors.Is(err, ErrMissing) {
 		t.Fatalf("error %v, want ErrMissing", err)
 	}
@@ -45,10 +45,13 @@ func TestVerify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFakeDir(t, dir, tc.files)
-			err := verify(dir, tc.sums)
+			train, _, err := verify(dir, tc.sums)
 			if tc.want == nil {
 				if err != nil {
 					t.Fatal(err)
+				}
+				if train == nil || train.N != fakeTrainN {
+					t.Fatalf("verify returned %v, want the %d training examples it loaded", train, fakeTrainN)
 				}
 				return
 			}
