@@ -63,7 +63,7 @@ func New() *Backend {
 func (c *Backend) Name() string { return "cpu" }
 
 func (c *Backend) Device() string {
-	return fmt.Sprintf("CPU %s/%s, %d threads", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+	return fmt.Sprintf("CPU %s/%s, %d threads, %s GEMM kernel", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), kernelName())
 }
 
 func (c *Backend) Sync() error {

@@ -24,7 +24,7 @@ func microKernel(k int, a, b, c []float32, ldc int) {
 	kernel6x16AVX2(k, &a[0], &b[0], &c[0], ldc)
 }
 
-// kernelName says which micro-kernel runs, for benchmarks and `devices`.
+// kernelName says which micro-kernel runs; Device reports it.
 func kernelName() string {
 	if hasAVX2 {
 		return "avx2-fma 6x16"

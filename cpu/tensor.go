@@ -16,10 +16,6 @@ type Tensor struct {
 func (t *Tensor) Shape() []int { return t.shape }
 func (t *Tensor) Len() int     { return numElements(t.shape) }
 
-// Float32 exposes the elements of a float32 tensor (for tests and tools that
-// know they hold a CPU tensor).
-func (t *Tensor) Float32() []float32 { return t.f }
-
 func numElements(shape []int) int {
 	n := 1
 	for _, d := range shape {

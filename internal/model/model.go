@@ -186,6 +186,3 @@ func (m *Model) Gradients() (map[string][]float32, error) {
 	}
 	return out, nil
 }
-
-// Close frees nothing itself: tensors belong to the backend, which frees them on Close.
-func (m *Model) Close() error { return nil }

@@ -164,13 +164,3 @@ func (s *Spec) Counts() (total, trainable, nonTrainable int) {
 	}
 	return trainable + nonTrainable, trainable, nonTrainable
 }
-
-// Param finds a parameter by its full name ("dense/kernel").
-func (s *Spec) Param(name string) (Param, bool) {
-	for _, p := range s.Params {
-		if p.Name == name {
-			return p, true
-		}
-	}
-	return Param{}, false
-}
