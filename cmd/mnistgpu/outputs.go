@@ -171,15 +171,8 @@ func (r *runRecord) print(w io.Writer) {
 		fmt.Fprintln(w, "per-class test accuracy:")
 		_ = report.ClassTable(w, &res.Test.Confusion)
 	}
-	share := 0.0
-	if res.Total > 0 {
-		share = 100 * (res.TestEval + res.FinalEval).Seconds() / res.Total.Seconds()
-	}
-	testShare := 0.0
-	if res.Total > 0 {
-		testShare = 100 * res.TestEval.Seconds() / res.Total.Seconds()
-	}
+	s := r.summary()
 	fmt.Fprintf(w, "time: total %.1f s = training %.1f s + test evaluation %.1f s (%.1f%%) + final evaluation %.1f s (all evaluation %.1f%%); %.0f images/s training\n",
-		res.Total.Seconds(), res.Training.Seconds(), res.TestEval.Seconds(), testShare, res.FinalEval.Seconds(), share, res.ImagesPerSecond())
+		s.TotalS, s.TrainS, s.TestEvalS, 100*s.TestEvalShare, s.FinalEvalS, 100*s.EvalShare, s.ImagesPerS)
 	fmt.Fprintf(w, "outputs: %s\n", r.out)
 }
