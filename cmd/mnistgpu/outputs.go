@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/mnistgpu/mnistgpu/internal/atomicfile"
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 	"github.com/mnistgpu/mnistgpu/internal/checkpoint"
 	"github.com/mnistgpu/mnistgpu/internal/model"
@@ -150,7 +151,7 @@ func (r *runRecord) write() error {
 	if s.TestAcc != nil {
 		meta["test_acc"] = *s.TestAcc
 	}
-	return report.WriteFileAtomic(path("model.ckpt"), func(w io.Writer) error {
+	return atomicfile.Write(path("model.ckpt"), func(w io.Writer) error {
 		return checkpoint.Write(w, r.spec, values, meta)
 	})
 }

@@ -16,9 +16,9 @@ import (
 	"path/filepath"
 
 	"github.com/mnistgpu/mnistgpu/cpu"
+	"github.com/mnistgpu/mnistgpu/internal/atomicfile"
 	"github.com/mnistgpu/mnistgpu/internal/checkpoint"
 	"github.com/mnistgpu/mnistgpu/internal/model"
-	"github.com/mnistgpu/mnistgpu/internal/report"
 	"github.com/mnistgpu/mnistgpu/internal/train"
 )
 
@@ -56,7 +56,7 @@ func run(seed uint64, kernel, n, epochs int, out string) error {
 		return err
 	}
 	ckpt := filepath.Join(out, fmt.Sprintf("init-k%d-seed%d.ckpt", kernel, seed))
-	if err := report.WriteFileAtomic(ckpt, func(w io.Writer) error {
+	if err := atomicfile.Write(ckpt, func(w io.Writer) error {
 		return checkpoint.Write(w, spec, values, map[string]any{"seed": seed, "steps": 0})
 	}); err != nil {
 		return err
@@ -66,7 +66,7 @@ func run(seed uint64, kernel, n, epochs int, out string) error {
 	for e := 1; e <= epochs; e++ {
 		shuffle.Next(order)
 		path := filepath.Join(out, fmt.Sprintf("order-seed%d-n%d-epoch%d.i32", seed, n, e))
-		if err := report.WriteFileAtomic(path, func(w io.Writer) error {
+		if err := atomicfile.Write(path, func(w io.Writer) error {
 			return binary.Write(w, binary.LittleEndian, order)
 		}); err != nil {
 			return err

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/mnistgpu/mnistgpu/internal/atomicfile"
 )
 
 // maxDownload caps any one download (the module zip is 11.6 MB, the largest
@@ -274,58 +276,27 @@ func (f *fetcher) download(ctx context.Context, url, label string, w io.Writer) 
 // the final name. On any error the temporary file is removed, so dir never
 // holds a partial or unverified file under a real name. from names where
 // the bytes came from, for the checksum message.
-func (f *fetcher) writeFile(ctx context.Context, name, from string, r io.Reader) (err error) {
+func (f *fetcher) writeFile(ctx context.Context, name, from string, r io.Reader) error {
 	dest := filepath.Join(f.dir, name)
-	tmp, err := os.CreateTemp(f.dir, "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
+	err := atomicfile.Write(dest, func(w io.Writer) error {
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(ctxReader{ctx, r}, maxDownload+1))
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			return err
 		}
-	}()
-
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(ctxReader{ctx, r}, maxDownload+1))
+		if n > maxDownload {
+			return &FileError{Path: dest, Problem: ErrTooLarge, Detail: fmt.Sprintf("%s gave more than %d bytes", from, maxDownload)}
+		}
+		if got, want := hex.EncodeToString(h.Sum(nil)), f.sums[name]; got != want {
+			return &FileError{Path: dest, Problem: ErrChecksum, Detail: fmt.Sprintf("%s gave sha256 %s, want %s", from, got, want)}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if n > maxDownload {
-		return &FileError{Path: dest, Problem: ErrTooLarge, Detail: fmt.Sprintf("%s gave more than %d bytes", from, maxDownload)}
-	}
-	if got, want := hex.EncodeToString(h.Sum(nil)), f.sums[name]; got != want {
-		return &FileError{Path: dest, Problem: ErrChecksum, Detail: fmt.Sprintf("%s gave sha256 %s, want %s", from, got, want)}
-	}
-	// CreateTemp makes the file private; the data is public and may be
-	// shared between users of one cache directory.
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dest); err != nil {
-		return err
-	}
-	syncDir(f.dir)
 	f.logf("mnist: wrote %s (sha256 ok)\n", dest)
 	return nil
-}
-
-// syncDir makes the rename itself durable. It is best effort: some systems
-// cannot sync a directory, and the file is complete either way.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	d.Close()
 }
 
 // ctxReader stops a copy that has no network in it (zip extraction) when

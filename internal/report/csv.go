@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/mnistgpu/mnistgpu/internal/atomicfile"
 	"github.com/mnistgpu/mnistgpu/internal/metrics"
 )
 
@@ -27,7 +28,7 @@ func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) 
 // empty cell where the test set was not evaluated (NaN), which pandas reads as
 // NaN.
 func WriteMetricsCSV(path string, steps []metrics.Step) error {
-	return WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.Write(metricsHeader); err != nil {
 			return err
@@ -69,7 +70,7 @@ func WriteClassAccuracyCSV(path string, acc [metrics.NumClasses]float64) error {
 			row[i] = strconv.FormatFloat(a, 'f', 4, 64)
 		}
 	}
-	return WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.WriteAll([][]string{header, row}); err != nil {
 			return err
@@ -100,7 +101,7 @@ func WriteConfusionCSV(path string, c *metrics.Confusion) error {
 		}
 		rows = append(rows, row)
 	}
-	return WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.WriteAll(rows); err != nil {
 			return err

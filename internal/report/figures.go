@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/mnistgpu/mnistgpu/internal/atomicfile"
 	"github.com/mnistgpu/mnistgpu/internal/metrics"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -504,7 +505,7 @@ func pad(c draw.Canvas) draw.Canvas {
 
 // writePNG encodes img atomically to path.
 func writePNG(path string, img *vgimg.Canvas) error {
-	return WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 		return err
 	})
