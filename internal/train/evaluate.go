@@ -23,10 +23,11 @@ type Evaluator struct {
 	m         *model.Model
 	batchSize int
 	order     backend.Tensor // (maxN) int32: 0, 1, 2, ... — data sets are read in order
-	stats     backend.Tensor // (2): loss sum, correct count
-	counts    backend.Tensor // (10, 10) confusion counts
-	batches   map[int]*model.Batch
-	host      []float32
+	// results holds what a pass reduces, so one download brings it all back:
+	// stats (2): loss sum, correct count; counts (10, 10): the confusion matrix.
+	results, stats, counts backend.Tensor
+	batches                map[int]*model.Batch
+	host                   []float32 // (2 + 10·10)
 }
 
 // NewEvaluator prepares passes over data sets of up to maxN examples.
@@ -35,13 +36,16 @@ func NewEvaluator(m *model.Model, batchSize, maxN int) (*Evaluator, error) {
 		return nil, fmt.Errorf("evaluation batch size %d, want ≥ 1", batchSize)
 	}
 	b := m.Backend()
+	const size = 2 + model.NumClasses*model.NumClasses
+	results := b.Alloc(size)
 	e := &Evaluator{
 		m: m, batchSize: min(batchSize, maxN),
 		order:   b.AllocInt32(maxN),
-		stats:   b.Alloc(2),
-		counts:  b.Alloc(model.NumClasses, model.NumClasses),
+		results: results,
+		stats:   b.View(results, 0, 2),
+		counts:  b.View(results, 2, model.NumClasses, model.NumClasses),
 		batches: map[int]*model.Batch{},
-		host:    make([]float32, model.NumClasses*model.NumClasses),
+		host:    make([]float32, size),
 	}
 	identity := make([]int32, maxN)
 	for i := range identity {
@@ -72,8 +76,7 @@ func (e *Evaluator) Run(ctx context.Context, ds backend.Dataset, n int, confusio
 		return nil, fmt.Errorf("evaluation of %d examples, prepared for %d", n, e.order.Len())
 	}
 	b := e.m.Backend()
-	b.Fill(e.stats, 0)
-	b.Fill(e.counts, 0)
+	b.Fill(e.results, 0)
 	for first := 0; first < n; first += e.batchSize {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -89,21 +92,18 @@ func (e *Evaluator) Run(ctx context.Context, ds backend.Dataset, n int, confusio
 			b.Confusion(e.counts, k.Logits, k.Labels)
 		}
 	}
-	sums := e.host[:2]
-	if err := b.Download(sums, e.stats); err != nil {
+	if err := b.Download(e.host, e.results); err != nil {
 		return nil, err
 	}
 	if err := b.Sync(); err != nil {
 		return nil, err
 	}
-	ev := &Evaluation{Loss: float64(sums[0]) / float64(n), Accuracy: float64(sums[1]) / float64(n)}
+	ev := &Evaluation{Loss: float64(e.host[0]) / float64(n), Accuracy: float64(e.host[1]) / float64(n)}
 	if confusion {
-		if err := b.Download(e.host, e.counts); err != nil {
-			return nil, err
-		}
+		counts := e.host[2:]
 		for i := range ev.Confusion.Counts {
 			for j := range ev.Confusion.Counts[i] {
-				ev.Confusion.Counts[i][j] = int(math.Round(float64(e.host[i*model.NumClasses+j])))
+				ev.Confusion.Counts[i][j] = int(math.Round(float64(counts[i*model.NumClasses+j])))
 			}
 		}
 	}
