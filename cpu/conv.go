@@ -48,6 +48,10 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 	}
 	ys := f32(y)
 	c.broadcastRows(ys, f32(b))
+	if canDirect(g.cout) {
+		c.directForward(ys, f32(x), f32(w), g, true)
+		return
+	}
 	c.conv(ys, f32(x), f32(w), g, 1)
 }
 
@@ -75,13 +79,17 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 	c.columnSums(f32(db), dys, g.cout)
 	pixels := g.n * g.rowsPerImage
 
-	dwT := grown(&c.dwT, g.cout*g.k)
-	c.tasks.matA = matrix{dys, g.cout, pixels, true}
-	c.tasks.imageB = imageCols{xs, g}
-	c.multiply(g.cout, g.k, pixels, &c.tasks.matA, &c.tasks.imageB, 0, dwT)
-	for q := 0; q < g.k; q++ {
-		for co := 0; co < g.cout; co++ {
-			dws[q*g.cout+co] = dwT[co*g.k+q]
+	if canDirect(g.cout) {
+		c.directWeights(dws, dys, xs, g)
+	} else {
+		dwT := grown(&c.dwT, g.cout*g.k)
+		c.tasks.matA = matrix{dys, g.cout, pixels, true}
+		c.tasks.imageB = imageCols{xs, g}
+		c.multiply(g.cout, g.k, pixels, &c.tasks.matA, &c.tasks.imageB, 0, dwT)
+		for q := 0; q < g.k; q++ {
+			for co := 0; co < g.cout; co++ {
+				dws[q*g.cout+co] = dwT[co*g.k+q]
+			}
 		}
 	}
 	if dx == nil {
@@ -100,6 +108,10 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 		}
 	}
 	back := newConvGeom(g.n, g.oh, g.ow, g.cout, g.kh, g.kw, g.cin, g.kh-1-g.padH, g.kw-1-g.padW)
+	if canDirect(back.cout) {
+		c.directForward(f32(dx), dys, flipped, back, false)
+		return
+	}
 	c.conv(f32(dx), dys, flipped, back, 0)
 }
 

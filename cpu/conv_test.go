@@ -141,3 +141,58 @@ func TestConv2DBackwardOverwrites(t *testing.T) {
 		checkGrad(t, fmt.Sprintf("call %d db", call), download(t, c, db), rdb, gradAtol, gradRtol)
 	}
 }
+
+// TestConv2DDirect runs the direct convolution (direct.go) on shapes with
+// 32-multiple channel counts, with the assembly kernel where the CPU has it
+// and with the portable one, against convRef and convBackwardRef: odd image
+// sizes, rectangular kernels, a single channel in (the first layer), the
+// model's 'same' and 'valid' layers, and buffers reused across shapes.
+func TestConv2DDirect(t *testing.T) {
+	cases := []convCase{
+		{"k3 same 32-32", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1},
+		{"k5 same 32-32", nhwc{2, 11, 10, 32}, kernel{5, 5, 32, 32}, 2},
+		{"k3 valid 32-64", nhwc{2, 10, 9, 32}, kernel{3, 3, 32, 64}, 0},
+		{"k3 valid cin1", nhwc{3, 12, 11, 1}, kernel{3, 3, 1, 32}, 0},
+		{"k3x5 pad1 cin5", nhwc{2, 8, 9, 5}, kernel{3, 5, 5, 32}, 1},
+		{"k1 64-32", nhwc{2, 5, 3, 64}, kernel{1, 1, 64, 32}, 0},
+		{"k3 same 17-96", nhwc{1, 6, 6, 17}, kernel{3, 3, 17, 96}, 1},
+	}
+	saved := [2]bool{directConv, hasAVX512}
+	defer func() { directConv, hasAVX512 = saved[0], saved[1] }()
+	kernels := []bool{false}
+	if saved[1] {
+		kernels = append(kernels, true)
+	}
+	for _, asm := range kernels {
+		directConv, hasAVX512 = true, asm
+		c := New()
+		for i, tc := range cases {
+			t.Run(fmt.Sprintf("asm=%v/%s", asm, tc.name), func(t *testing.T) {
+				ys := convOut(tc.x, tc.k, tc.pad)
+				r := newRand(uint64(400 + i))
+				xv, wv, bv := randVals(r, tc.x.len(), 1), randVals(r, tc.k.len(), 0.5), randVals(r, tc.k.cout, 0.5)
+				gv := randVals(r, ys.len(), 1)
+				x := upload(t, c, xv, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
+				w := upload(t, c, wv, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
+				b := upload(t, c, bv, tc.k.cout)
+				dy := upload(t, c, gv, ys.n, ys.h, ys.w, ys.c)
+
+				y := garbage(c, ys.n, ys.h, ys.w, ys.c)
+				c.Conv2D(y, x, w, b, tc.pad)
+				mustSync(t, c)
+				want := convRef(xv, tc.x, wv, tc.k, bv, tc.pad)
+				checkClose(t, "y", download(t, c, y), want, fwdRtol*rmsOf(want), fwdRtol)
+
+				dx := garbage(c, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
+				dw := garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
+				db := garbage(c, tc.k.cout)
+				c.Conv2DBackward(dx, dw, db, dy, x, w, tc.pad)
+				mustSync(t, c)
+				rdx, rdw, rdb := convBackwardRef(gv, xv, tc.x, wv, tc.k, tc.pad)
+				checkGrad(t, "dx", download(t, c, dx), rdx, gradAtol, gradRtol)
+				checkGrad(t, "dw", download(t, c, dw), rdw, gradAtol, gradRtol)
+				checkGrad(t, "db", download(t, c, db), rdb, gradAtol, gradRtol)
+			})
+		}
+	}
+}

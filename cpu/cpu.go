@@ -29,6 +29,11 @@ type Backend struct {
 	sums64    []float64
 	channel32 []float32
 	gemmBufs  gemmBuffers
+	// The direct convolution's padded image, virtual-pixel dy, per-worker
+	// weight-gradient partials, tap offsets and kernel calls (direct.go).
+	padded, virtualDy, partialDw, dropped []float32
+	offs, offsBytes                       []int
+	calls                                 []stridedCall
 
 	pool  *workerPool
 	tasks tasks // the argument structs of the parallel loops, reused by every call
@@ -50,6 +55,10 @@ type tasks struct {
 	maxPoolBackward maxPoolBackwardTask
 	gemm            gemmTask
 	packB           packBTask
+	pad             padTask
+	direct          directForwardTask
+	directWeights   directWeightsTask
+	virtual         virtualTask
 }
 
 // New returns a CPU backend with one worker per GOMAXPROCS.
@@ -76,6 +85,7 @@ func (c *Backend) Sync() error {
 func (c *Backend) Close() error {
 	c.pool.close()
 	c.dwT, c.flipped, c.gemmBufs = nil, nil, gemmBuffers{}
+	c.padded, c.virtualDy, c.partialDw = nil, nil, nil
 	return nil
 }
 

@@ -9,8 +9,12 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func kernel6x16AVX2(k int, a, b, c *float32, ldc int)
 
-// hasAVX2 gates the assembly kernel; tests turn it off to run the portable one.
-var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// hasAVX2 and hasAVX512 gate the assembly kernels; tests turn them off to
+// run the portable ones.
+var (
+	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	hasAVX512 = cpu.X86.HasAVX512F
+)
 
 func microKernel(k int, a, b, c []float32, ldc int) {
 	if !hasAVX2 {
@@ -24,9 +28,34 @@ func microKernel(k int, a, b, c []float32, ldc int) {
 	kernel6x16AVX2(k, &a[0], &b[0], &c[0], ldc)
 }
 
-// kernelName says which micro-kernel runs; Device reports it.
+// stridedKernel runs one strided tile (strided.go), in AVX-512 assembly
+// (strided_amd64.s) where the CPU has it.
+func stridedKernel(s *stridedCall, accumulate bool) {
+	if !hasAVX512 {
+		stridedGo(s, accumulate)
+		return
+	}
+	s.check()
+	if len(s.offs) == 0 || s.kPerTap == 0 {
+		stridedGo(s, accumulate) // nothing to read: clears or keeps the rows
+		return
+	}
+	for r := range s.mr {
+		s.ptrs[r] = &s.rows[r][0]
+	}
+	acc := 0
+	if accumulate {
+		acc = 1
+	}
+	stridedAsm[s.mr](&s.a[0], &s.offsBytes[0], len(s.offs), s.kPerTap, s.ar, s.ap, &s.b[0], s.bp, &s.ptrs[0], acc)
+}
+
+// kernelName says which micro-kernels run; Device reports it.
 func kernelName() string {
-	if hasAVX2 {
+	switch {
+	case hasAVX512:
+		return "avx512 14x32 direct conv, avx2-fma 6x16 gemm"
+	case hasAVX2:
 		return "avx2-fma 6x16"
 	}
 	return "portable go 6x16"

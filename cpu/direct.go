@@ -1,0 +1,233 @@
+package cpu
+
+// The direct convolution, used where the AVX-512 strided kernel runs and
+// the output channels come in multiples of 32. The input is copied once
+// into a zero-padded image; then, with the output pixels numbered along the
+// padded width ("virtual pixels": v = oy·Wp + ox, where ox ≥ OW are unused
+// columns), tap (ky, kx) of every virtual pixel reads the padded input at
+// v + ky·Wp + kx. Consecutive pixels are therefore a fixed stride apart for
+// every tap, and the strided kernel reads a tile of 14 pixels straight from
+// the padded image: no im2col panel is packed. The unused columns cost
+// (Wp-OW)/Wp of the arithmetic (8% on this model) and are never stored.
+
+// directGeom extends convGeom with the padded layout.
+type directGeom struct {
+	convGeom
+	hp, wp    int // padded input
+	imgStride int // elements per padded image
+	virtual   int // virtual output pixels per image: oh·wp
+	tiles     int // maxMR-row tiles per image
+}
+
+func newDirectGeom(g convGeom) directGeom {
+	d := directGeom{convGeom: g, hp: g.h + 2*g.padH, wp: g.w + 2*g.padW}
+	d.imgStride = d.hp * d.wp * g.cin
+	d.virtual = g.oh * d.wp
+	d.tiles = (d.virtual + maxMR - 1) / maxMR
+	return d
+}
+
+// paddedLen is the padded batch plus the slack the last tile of the last
+// image reads past its end (into rows whose outputs are dropped).
+func (d *directGeom) paddedLen() int {
+	lastRead := d.tiles*maxMR - 1 + (d.kh-1)*d.wp + d.kw - 1
+	return (d.n-1)*d.imgStride + max(d.imgStride, (lastRead+1)*d.cin)
+}
+
+// canDirect says whether the direct path takes a convolution with cout
+// output channels: it needs the AVX-512 kernel (the portable one is far
+// slower than the packed GEMM) and 32-wide column blocks.
+func canDirect(cout int) bool { return directConv && cout%stridedCols == 0 }
+
+// directConv is set where the AVX-512 kernel runs; tests set it to run the
+// direct path with the portable kernel.
+var directConv = hasAVX512
+
+// padTask copies an NHWC batch into the padded layout, one image per item,
+// writing every element (borders and slack included) so the buffer needs no
+// clearing between geometries.
+type padTask struct {
+	dst, src []float32
+	d        directGeom
+}
+
+func (t *padTask) run(_, lo, hi int) {
+	d := &t.d
+	rowLen := d.w * d.cin
+	for img := lo; img < hi; img++ {
+		out := t.dst[img*d.imgStride : (img+1)*d.imgStride]
+		top := d.padH * d.wp * d.cin
+		clear(out[:top])
+		for y := range d.h {
+			row := out[top+y*d.wp*d.cin : top+(y+1)*d.wp*d.cin]
+			left := d.padW * d.cin
+			clear(row[:left])
+			copy(row[left:left+rowLen], t.src[(img*d.h+y)*rowLen:(img*d.h+y+1)*rowLen])
+			clear(row[left+rowLen:])
+		}
+		clear(out[top+d.h*d.wp*d.cin:])
+		if img == d.n-1 {
+			clear(t.dst[(img+1)*d.imgStride:])
+		}
+	}
+}
+
+func (c *Backend) pad(x []float32, d directGeom) []float32 {
+	dst := grown(&c.padded, d.paddedLen())
+	c.tasks.pad = padTask{dst, x, d}
+	c.pool.parallel(d.n, 1, &c.tasks.pad)
+	return dst
+}
+
+// tapOffsets fills c.offs with each tap's offset into the padded image, in
+// elements and in bytes.
+func (c *Backend) tapOffsets(d directGeom) (elems, bytes []int) {
+	elems = grown(&c.offs, d.kh*d.kw)
+	bytes = grown(&c.offsBytes, d.kh*d.kw)
+	for ky := range d.kh {
+		for kx := range d.kw {
+			o := (ky*d.wp + kx) * d.cin
+			elems[ky*d.kw+kx], bytes[ky*d.kw+kx] = o, 4*o
+		}
+	}
+	return elems, bytes
+}
+
+// stridedCalls hands each worker its own call struct and a dummy row for
+// the outputs a tile drops.
+func (c *Backend) stridedCalls() []stridedCall {
+	for len(c.calls) < c.pool.size {
+		c.calls = append(c.calls, stridedCall{})
+	}
+	grown(&c.dropped, c.pool.size*stridedCols)
+	return c.calls
+}
+
+// directForwardTask: items are (image, tile) pairs.
+type directForwardTask struct {
+	y, xp, w    []float32
+	d           directGeom
+	offs, offsB []int
+	calls       []stridedCall
+	dropped     []float32
+	accumulate  bool
+}
+
+func (t *directForwardTask) run(worker, lo, hi int) {
+	d := &t.d
+	s := &t.calls[worker]
+	dropped := t.dropped[worker*stridedCols : (worker+1)*stridedCols]
+	*s = stridedCall{offs: t.offs, offsBytes: t.offsB, kPerTap: d.cin, ar: d.cin, ap: 1, bp: d.cout, mr: maxMR}
+	for item := lo; item < hi; item++ {
+		img, tile := item/d.tiles, item%d.tiles
+		v0 := tile * maxMR
+		s.a = t.xp[img*d.imgStride+v0*d.cin:]
+		for cb := 0; cb < d.cout; cb += stridedCols {
+			for r := range maxMR {
+				oy, ox := (v0+r)/d.wp, (v0+r)%d.wp
+				if oy < d.oh && ox < d.ow {
+					at := ((img*d.oh+oy)*d.ow+ox)*d.cout + cb
+					s.rows[r] = t.y[at : at+stridedCols]
+				} else {
+					s.rows[r] = dropped
+				}
+			}
+			s.b = t.w[cb:]
+			stridedKernel(s, t.accumulate)
+		}
+	}
+}
+
+// directForward computes y (+)= conv(x, w) for geometry g (g.cout a
+// multiple of 32); with accumulate it adds to y, else overwrites it.
+func (c *Backend) directForward(y, x, w []float32, g convGeom, accumulate bool) {
+	d := newDirectGeom(g)
+	xp := c.pad(x, d)
+	offs, offsB := c.tapOffsets(d)
+	calls := c.stridedCalls()
+	c.tasks.direct = directForwardTask{y, xp, w, d, offs, offsB, calls, c.dropped, accumulate}
+	c.pool.parallel(d.n*d.tiles, 4, &c.tasks.direct)
+}
+
+// directWeightsTask: items are images; each worker sums its images' part of
+// dw into its own partial. For each tap the product is, over the image's
+// virtual pixels v, dw[tap] (cin × cout) += xpad[v + tap]ᵀ · dyV[v], with
+// rows = input channels (a stride-1 run of the padded pixel) and dyV the
+// output gradient laid out on virtual pixels, zero in the unused columns so
+// that they add nothing.
+type directWeightsTask struct {
+	partial     []float32 // workers × taps·cin·cout
+	xp, dyv     []float32
+	d           directGeom
+	offs, offsB []int
+	calls       []stridedCall
+}
+
+func (t *directWeightsTask) run(worker, lo, hi int) {
+	d := &t.d
+	size := d.kh * d.kw * d.cin * d.cout
+	part := t.partial[worker*size : (worker+1)*size]
+	clear(part)
+	s := &t.calls[worker]
+	*s = stridedCall{kPerTap: d.virtual, ar: 1, ap: d.cin, bp: d.cout}
+	rowTiles := (d.cin + maxMR - 1) / maxMR
+	for img := lo; img < hi; img++ {
+		for tap := range t.offs {
+			s.offs, s.offsBytes = t.offs[tap:tap+1], t.offsB[tap:tap+1]
+			for cb := 0; cb < d.cout; cb += stridedCols {
+				s.b = t.dyv[img*d.virtual*d.cout+cb:]
+				for ti, ci0 := 0, 0; ti < rowTiles; ti++ {
+					// Even tiles: 32 channels go as 11, 11, 10.
+					s.mr = (d.cin - ci0 + rowTiles - ti - 1) / (rowTiles - ti)
+					s.a = t.xp[img*d.imgStride+ci0:]
+					for r := range s.mr {
+						at := (tap*d.cin+ci0+r)*d.cout + cb
+						s.rows[r] = part[at : at+stridedCols]
+					}
+					stridedKernel(s, true)
+					ci0 += s.mr
+				}
+			}
+		}
+	}
+}
+
+// virtualTask lays dy (n, oh, ow, cout) out on virtual pixels, zero in the
+// unused columns; items are images.
+type virtualTask struct {
+	dst, dy []float32
+	d       directGeom
+}
+
+func (t *virtualTask) run(_, lo, hi int) {
+	d := &t.d
+	rowLen := d.ow * d.cout
+	for img := lo; img < hi; img++ {
+		for oy := range d.oh {
+			row := t.dst[(img*d.virtual+oy*d.wp)*d.cout : (img*d.virtual+(oy+1)*d.wp)*d.cout]
+			copy(row, t.dy[(img*d.oh+oy)*rowLen:(img*d.oh+oy+1)*rowLen])
+			clear(row[rowLen:])
+		}
+	}
+}
+
+// directWeights writes dw (KH, KW, Cin, Cout) = Σ over pixels of the input
+// patch ⊗ dy, overwriting dw.
+func (c *Backend) directWeights(dw, dy, x []float32, g convGeom) {
+	d := newDirectGeom(g)
+	xp := c.pad(x, d)
+	dyv := grown(&c.virtualDy, d.n*d.virtual*d.cout)
+	c.tasks.virtual = virtualTask{dyv, dy, d}
+	c.pool.parallel(d.n, 1, &c.tasks.virtual)
+	offs, offsB := c.tapOffsets(d)
+	size := d.kh * d.kw * d.cin * d.cout
+	partial := grown(&c.partialDw, c.pool.size*size)
+	c.tasks.directWeights = directWeightsTask{partial, xp, dyv, d, offs, offsB, c.stridedCalls()}
+	workers := c.pool.parallel(d.n, 1, &c.tasks.directWeights)
+	copy(dw, partial[:size])
+	for w := 1; w < workers; w++ {
+		for i, v := range partial[w*size : (w+1)*size] {
+			dw[i] += v
+		}
+	}
+}
