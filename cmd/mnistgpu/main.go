@@ -19,6 +19,7 @@ import (
 // CLI is the command tree; each command lives in its own file.
 type CLI struct {
 	Train   TrainCmd   `cmd:"" help:"Train the model and write metrics, figures, summary and checkpoint."`
+	Bench   BenchCmd   `cmd:"" help:"Train a kernel × seed grid and compare the kernels (bench.md, bench.csv, figures)."`
 	Eval    EvalCmd    `cmd:"" help:"Report test metrics of a checkpoint."`
 	Summary SummaryCmd `cmd:"" help:"Print the Keras-style layer table and parameter counts."`
 	Data    DataCmd    `cmd:"" help:"Fetch or verify the MNIST files."`

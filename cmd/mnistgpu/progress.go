@@ -21,6 +21,15 @@ type progressView struct {
 	log     *slog.Logger
 	lastLog time.Time
 	every   time.Duration
+	grid    *gridPosition // set for the runs of a bench grid
+}
+
+// gridPosition is where a run stands in a bench grid.
+type gridPosition struct {
+	run, runs int
+	kernel    int
+	seed      uint64
+	eta       func(train.Progress) time.Duration // of the whole grid
 }
 
 func newProgressView(total int, out *os.File) *progressView {
@@ -49,6 +58,9 @@ func (v *progressView) update(p train.Progress) {
 		desc += " (evaluating test set)"
 	}
 	if v.bar != nil {
+		if g := v.grid; g != nil {
+			desc = fmt.Sprintf("run %d/%d k=%d seed %d (grid ETA %s) %s", g.run, g.runs, g.kernel, g.seed, g.eta(p).Round(time.Second), desc)
+		}
 		v.bar.Describe(desc)
 		_ = v.bar.Set(p.Done)
 		return
@@ -69,6 +81,10 @@ func (v *progressView) update(p train.Progress) {
 		"loss", fmt.Sprintf("%.4f", p.Last.RunningLoss), "acc", fmt.Sprintf("%.4f", p.Last.RunningAcc), "eta", eta}
 	if p.Last.HasTest() {
 		attrs = append(attrs, "test_loss", fmt.Sprintf("%.4f", p.Last.TestLoss))
+	}
+	if g := v.grid; g != nil {
+		attrs = append([]any{"run", fmt.Sprintf("%d/%d", g.run, g.runs), "kernel", g.kernel, "seed", g.seed}, attrs...)
+		attrs = append(attrs, "grid_eta", g.eta(p).Round(time.Second))
 	}
 	v.log.Info("train", attrs...)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mnistgpu/mnistgpu/internal/backend"
+	"github.com/mnistgpu/mnistgpu/internal/mnist"
 	"github.com/mnistgpu/mnistgpu/internal/model"
 	"github.com/mnistgpu/mnistgpu/internal/train"
 )
@@ -26,19 +27,25 @@ var (
 
 // TrainCmd trains the model.
 type TrainCmd struct {
+	Kernel int `default:"3" help:"Kernel size of the ResNet block's convolutions (odd, e.g. 3 or 5)."`
+	trainFlags
+	Seed uint64 `default:"1" help:"Seed for the initial weights and the per-epoch shuffles."`
+	Out  string `type:"path" placeholder:"DIR" help:"Output folder (default: runs/<timestamp>-k<K>-<device>)."`
+	dataDirFlag
+}
+
+// trainFlags are the settings of one training run that bench passes through
+// to every run of its grid unchanged.
+type trainFlags struct {
 	Device        string  `default:"auto" enum:"auto,cpu,cuda" help:"Backend: auto (cuda when usable, else cpu), cpu or cuda."`
-	Kernel        int     `default:"3" help:"Kernel size of the ResNet block's convolutions (odd, e.g. 3 or 5)."`
 	Epochs        int     `default:"1" help:"Passes over the training set."`
 	BatchSize     int     `name:"batch-size" default:"64" help:"Training mini-batch size."`
 	LR            float64 `name:"lr" default:"0.001" help:"Adam learning rate."`
-	Seed          uint64  `default:"1" help:"Seed for the initial weights and the per-epoch shuffles."`
 	TestEvery     string  `name:"test-every" default:"auto" placeholder:"N" help:"Evaluate the test loss over the whole test set every N mini-batches (0: end of each epoch only). auto: 1 on cuda, 200 on cpu. On the CPU one test pass costs about 30 training steps: 200 spends ~10% of the run on it, N=1 makes a run ~30x slower."`
 	EvalBatch     string  `name:"eval-batch" default:"auto" placeholder:"N" help:"Batch size for evaluation passes. auto: 500 on cpu (about 200 MB), 10000 on cuda."`
 	LimitTrain    int     `name:"limit-train" default:"0" placeholder:"N" help:"Use only the first N training images (0: all 60,000)."`
 	LimitTest     int     `name:"limit-test" default:"0" placeholder:"N" help:"Use only the first N test images (0: all 10,000)."`
 	SkipTrainEval bool    `name:"skip-train-eval" help:"Skip the final inference pass over the training set (train_loss/train_acc are then absent)."`
-	Out           string  `type:"path" placeholder:"DIR" help:"Output folder (default: runs/<timestamp>-k<K>-<device>)."`
-	dataDirFlag
 }
 
 func (c *TrainCmd) Help() string {
@@ -53,6 +60,12 @@ func (c *TrainCmd) Validate() error {
 	if err := (model.Config{Kernel: c.Kernel}).Validate(); err != nil {
 		return fmt.Errorf("--kernel: %w", err)
 	}
+	return c.trainFlags.check()
+}
+
+// check validates the shared flags; bench calls it too (it is not named
+// Validate so that kong's hooks do not run it a second time).
+func (c *trainFlags) check() error {
 	if c.Epochs < 1 {
 		return fmt.Errorf("--epochs %d: must be ≥ 1", c.Epochs)
 	}
@@ -97,33 +110,43 @@ func (c *TrainCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	_, err = c.run(ctx, b, trainSet, testSet, newProgressView)
+	return err
+}
+
+// run trains on b with the command's settings, writes the run's folder and
+// prints its results: the whole of `train` after the backend and the data,
+// and each run of a bench grid. The record is nil when nothing was measured.
+// A Ctrl-C that stopped the run returns the record and interrupted{}.
+func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet *mnist.Set,
+	newView func(total int, out *os.File) *progressView) (*runRecord, error) {
 	trainSet, testSet = trainSet.Limit(c.LimitTrain), testSet.Limit(c.LimitTest)
 	testEvery, _ := autoInt("--test-every", c.TestEvery, defaultTestEvery[b.Name()], 0)
 	evalBatch, _ := autoInt("--eval-batch", c.EvalBatch, defaultEvalBatch[b.Name()], 1)
 
 	spec, err := model.Declare(model.Config{Kernel: c.Kernel})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m, err := model.New(b, spec)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := m.Init(c.Seed); err != nil {
-		return err
+		return nil, err
 	}
 	out := c.Out
 	if out == "" {
 		out = filepath.Join("runs", fmt.Sprintf("%s-k%d-%s", time.Now().Format("20060102-150405"), c.Kernel, b.Name()))
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("output folder: %w", err)
+		return nil, fmt.Errorf("output folder: %w", err)
 	}
 	total, _, _ := spec.Counts()
 	fmt.Printf("training k=%d on %s (%s): %d train / %d test images, batch %d, %d epoch(s), %s params, test loss every %s\n",
 		c.Kernel, b.Name(), b.Device(), trainSet.N, testSet.N, c.BatchSize, c.Epochs, model.Thousands(total), everyText(testEvery))
 
-	view := newProgressView(c.Epochs*((trainSet.N+c.BatchSize-1)/c.BatchSize), os.Stdout)
+	view := newView(c.Epochs*((trainSet.N+c.BatchSize-1)/c.BatchSize), os.Stdout)
 	opts := train.Options{
 		Epochs: c.Epochs, BatchSize: c.BatchSize, LR: float32(c.LR), Seed: c.Seed,
 		TestEvery: testEvery, EvalBatch: evalBatch, SkipTrainEval: c.SkipTrainEval,
@@ -132,21 +155,21 @@ func (c *TrainCmd) Run(ctx context.Context) error {
 	res, runErr := train.Run(ctx, m, trainSet, testSet, opts)
 	view.finish()
 	if res == nil {
-		return runErr
+		return nil, runErr
 	}
 	run := &runRecord{cmd: c, device: b, spec: spec, model: m, res: res, testEvery: testEvery, evalBatch: evalBatch,
 		trainN: trainSet.N, testN: testSet.N, out: out, runErr: runErr}
 	if err := run.write(); err != nil {
-		return errors.Join(runErr, err)
+		return run, errors.Join(runErr, err)
 	}
 	run.print(os.Stdout)
 	if runErr != nil {
-		return runErr
+		return run, runErr
 	}
 	if res.Interrupted {
-		return interrupted{}
+		return run, interrupted{}
 	}
-	return nil
+	return run, nil
 }
 
 func everyText(n int) string {
