@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/mnistgpu
 PKGS    := ./...
 
-.PHONY: all build test vet fmt check bench bench-gemm purego nocgo data train-k3 train-k5 clean
+.PHONY: all build test vet fmt check bench bench-cpu bench-gemm purego nocgo data train-k3 train-k5 bench-k35 clean
 
 all: build
 
@@ -29,6 +29,16 @@ check: fmt vet test purego nocgo
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./internal/model/ ./cpu/
 
+# This backend's GEMM and direct convolution side by side with OpenBLAS's
+# cblas_sgemm, same shapes and thread count, in one run (columns
+# ours-GFLOP/s, openblas-GFLOP/s, ratio). OpenBLAS is only a yardstick: this
+# target alone needs it (Debian: apt-get install libopenblas-dev) and a C
+# compiler; nothing else builds against it.
+bench-cpu:
+	@test -n "$$(CGO_ENABLED=1 $(GO) env CC)" && (echo '#include <cblas.h>' | $$($(GO) env CC) -E - >/dev/null 2>&1) \
+		|| (echo "bench-cpu needs OpenBLAS's headers and a C compiler (Debian: libopenblas-dev)"; exit 1)
+	CGO_ENABLED=1 $(GO) test -tags openblas -run '^$$' -bench VsOpenBLAS -benchtime 10x ./cpu/
+
 # The portable Go micro-kernel instead of the assembly one.
 purego:
 	$(GO) build -tags purego ./...
@@ -45,6 +55,12 @@ train-k3: build
 
 train-k5: build
 	$(BIN) train --device cpu --kernel 5 --epochs 1
+
+# The kernel 3 vs 5 comparison: 2 kernels × 3 seeds, one epoch each, on the
+# CPU (about an hour on the 2-core machine). Outputs and bench.md in
+# docs/results/bench-cpu.
+bench-k35: build
+	$(BIN) bench --kernels 3,5 --device cpu --epochs 1 --seeds 3 --out docs/results/bench-cpu
 
 clean:
 	rm -rf bin
