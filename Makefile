@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/mnistgpu
 PKGS    := ./...
 
-.PHONY: all build test vet fmt check bench bench-gemm purego nocgo data train-k3 train-k5 bench-k35 clean
+.PHONY: all build test vet fmt check bench bench-cpu bench-gemm purego nocgo data train-k3 train-k5 bench-k35 clean
 
 all: build
 
@@ -28,6 +28,19 @@ check: fmt vet test purego nocgo
 # and the GEMM on the model's convolution shapes.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./internal/model/ ./cpu/
+
+# This backend's GEMM and direct convolution side by side with OpenBLAS's
+# cblas_sgemm, same shapes and thread count, in one run (columns
+# ours-GFLOP/s, openblas-GFLOP/s, ratio). OpenBLAS is only a yardstick: this
+# target alone needs it (Debian: apt-get install libopenblas-dev) and a C
+# compiler; nothing else builds against it. Debian's OpenBLAS 0.3.21 does
+# not recognise recent Xeons and would fall back to its SSE3 (Prescott)
+# kernels, hence OPENBLAS_CORETYPE; its threads spin for ~0.1 s after each
+# call, which would steal a core from the next Go call, hence the timeout.
+bench-cpu:
+	@test -n "$$(CGO_ENABLED=1 $(GO) env CC)" && (echo '#include <cblas.h>' | $$($(GO) env CC) -E - >/dev/null 2>&1) \
+		|| (echo "bench-cpu needs OpenBLAS's headers and a C compiler (Debian: libopenblas-dev)"; exit 1)
+	OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-SkylakeX} OPENBLAS_THREAD_TIMEOUT=4 CGO_ENABLED=1 $(GO) test -tags openblas -run '^$$' -bench VsOpenBLAS -benchtime 10x ./cpu/
 
 # The portable Go micro-kernel instead of the assembly one.
 purego:

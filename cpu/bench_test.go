@@ -4,16 +4,18 @@ import (
 	"testing"
 )
 
+// convShapes are the model's convolutions after the first (batch 64).
+var convShapes = []convCase{
+	{"26x26x32 k3 same", nhwc{64, 26, 26, 32}, kernel{3, 3, 32, 32}, 1},
+	{"26x26x32 k5 same", nhwc{64, 26, 26, 32}, kernel{5, 5, 32, 32}, 2},
+	{"26x26x32 to 24x24x64 k3 valid", nhwc{64, 26, 26, 32}, kernel{3, 3, 32, 64}, 0},
+}
+
 // BenchmarkConv2D times the convolution alone on the model's shapes (batch
 // 64) and reports GFLOP/s: 2·N·OH·OW·Cout·KH·KW·Cin for the forward pass,
 // twice that for the backward pass (dw and dx).
 func BenchmarkConv2D(b *testing.B) {
-	shapes := []convCase{
-		{"26x26x32 k3 same", nhwc{64, 26, 26, 32}, kernel{3, 3, 32, 32}, 1},
-		{"26x26x32 k5 same", nhwc{64, 26, 26, 32}, kernel{5, 5, 32, 32}, 2},
-		{"26x26x32 to 24x24x64 k3 valid", nhwc{64, 26, 26, 32}, kernel{3, 3, 32, 64}, 0},
-	}
-	for _, s := range shapes {
+	for _, s := range convShapes {
 		ys := convOut(s.x, s.k, s.pad)
 		flops := 2 * float64(ys.len()) * float64(s.k.kh*s.k.kw*s.k.cin)
 		c := New()

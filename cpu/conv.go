@@ -48,15 +48,17 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 	}
 	ys := f32(y)
 	c.broadcastRows(ys, f32(b))
-	if canDirect(g.cout) {
-		c.directForward(ys, f32(x), f32(w), g, true)
-		return
-	}
 	c.conv(ys, f32(x), f32(w), g, 1)
 }
 
-// conv computes y = im2col(x)·w + beta·y for geometry g, w (g.k × g.cout).
+// conv computes y = im2col(x)·w + beta·y (beta 0 or 1) for geometry g,
+// w (g.k × g.cout): directly from the image where canDirect allows,
+// else as a GEMM that packs im2col panels from the image.
 func (c *Backend) conv(y, x, w []float32, g convGeom, beta float32) {
+	if canDirect(g.cout) {
+		c.directForward(y, x, w, g, beta != 0)
+		return
+	}
 	c.tasks.imageA = imageCols{x, g}
 	c.tasks.matB = matrix{w, g.k, g.cout, false}
 	c.multiply(g.n*g.rowsPerImage, g.cout, g.k, &c.tasks.imageA, &c.tasks.matB, beta, y)
@@ -75,23 +77,9 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 	if dx != nil && !c.sameLen("conv2d backward dx", x.Len(), dx) {
 		return
 	}
-	dys, xs, ws, dws := f32(dy), f32(x), f32(w), f32(dw)
+	dys, ws := f32(dy), f32(w)
 	c.columnSums(f32(db), dys, g.cout)
-	pixels := g.n * g.rowsPerImage
-
-	if canDirect(g.cout) {
-		c.directWeights(dws, dys, xs, g)
-	} else {
-		dwT := grown(&c.dwT, g.cout*g.k)
-		c.tasks.matA = matrix{dys, g.cout, pixels, true}
-		c.tasks.imageB = imageCols{xs, g}
-		c.multiply(g.cout, g.k, pixels, &c.tasks.matA, &c.tasks.imageB, 0, dwT)
-		for q := 0; q < g.k; q++ {
-			for co := 0; co < g.cout; co++ {
-				dws[q*g.cout+co] = dwT[co*g.k+q]
-			}
-		}
-	}
+	c.convWeights(f32(dw), dys, f32(x), g)
 	if dx == nil {
 		return
 	}
@@ -108,11 +96,27 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 		}
 	}
 	back := newConvGeom(g.n, g.oh, g.ow, g.cout, g.kh, g.kw, g.cin, g.kh-1-g.padH, g.kw-1-g.padW)
-	if canDirect(back.cout) {
-		c.directForward(f32(dx), dys, flipped, back, false)
+	c.conv(f32(dx), dys, flipped, back, 0)
+}
+
+// convWeights overwrites dw (KH, KW, Cin, Cout) with Σ over pixels of
+// im2col(x)ᵀ·dy: directly where canDirect allows, else as dwᵀ = dyᵀ·im2col(x)
+// with the image packed as B, so its 16-wide panels are runs of channels.
+func (c *Backend) convWeights(dw, dy, x []float32, g convGeom) {
+	if canDirect(g.cout) {
+		c.directWeights(dw, dy, x, g)
 		return
 	}
-	c.conv(f32(dx), dys, flipped, back, 0)
+	pixels := g.n * g.rowsPerImage
+	dwT := grown(&c.dwT, g.cout*g.k)
+	c.tasks.matA = matrix{dy, g.cout, pixels, true}
+	c.tasks.imageB = imageCols{x, g}
+	c.multiply(g.cout, g.k, pixels, &c.tasks.matA, &c.tasks.imageB, 0, dwT)
+	for q := 0; q < g.k; q++ {
+		for co := 0; co < g.cout; co++ {
+			dw[q*g.cout+co] = dwT[co*g.k+q]
+		}
+	}
 }
 
 // broadcastRowsTask sets every row of out (rows × len(bias)) to bias.

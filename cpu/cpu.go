@@ -34,6 +34,9 @@ type Backend struct {
 	padded, virtualDy, partialDw, dropped []float32
 	offs, offsBytes                       []int
 	calls                                 []stridedCall
+	// stridedGemm's transposed B, per-worker partial C and tap offset.
+	transB, partialC []float32
+	zeroOffs         []int
 
 	pool  *workerPool
 	tasks tasks // the argument structs of the parallel loops, reused by every call
@@ -59,6 +62,7 @@ type tasks struct {
 	direct          directForwardTask
 	directWeights   directWeightsTask
 	virtual         virtualTask
+	stridedGemm     stridedGemmTask
 }
 
 // New returns a CPU backend with one worker per GOMAXPROCS.

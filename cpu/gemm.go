@@ -110,6 +110,10 @@ type gemmBuffers struct {
 // gemm computes c = a·b + beta·c for row-major matrices: a is m×k (stored
 // k×m when transA), b is k×n (stored n×k when transB), c is m×n.
 func (c *Backend) gemm(transA, transB bool, m, n, k int, a, b []float32, beta float32, cm []float32) {
+	if canDirect(n) && m > 0 && k > 0 {
+		c.stridedGemm(transA, transB, m, n, k, a, b, beta, cm)
+		return
+	}
 	c.tasks.matA = matrix{a, m, k, transA}
 	c.tasks.matB = matrix{b, k, n, transB}
 	c.multiply(m, n, k, &c.tasks.matA, &c.tasks.matB, beta, cm)

@@ -74,19 +74,23 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 	return s
 }
 
-// BenchmarkGemm measures the conv shapes of the model (k=3 block, batch 64):
-// forward, the weight gradient and the column gradient.
+// gemmShapes are the conv shapes of the model as plain GEMMs (k=3 block,
+// batch 64): forward, the weight gradient and the column gradient, and
+// the k=5 forward.
+var gemmShapes = []struct {
+	name    string
+	tA, tB  bool
+	m, n, k int
+}{
+	{"fwd_43264x32x288", false, false, 43264, 32, 288},
+	{"dw_288x32x43264", true, false, 288, 32, 43264},
+	{"dcols_43264x288x32", false, true, 43264, 288, 32},
+	{"fwd_k5_43264x32x800", false, false, 43264, 32, 800},
+}
+
+// BenchmarkGemm measures gemmShapes.
 func BenchmarkGemm(b *testing.B) {
-	for _, s := range []struct {
-		name    string
-		tA, tB  bool
-		m, n, k int
-	}{
-		{"fwd_43264x32x288", false, false, 43264, 32, 288},
-		{"dw_288x32x43264", true, false, 288, 32, 43264},
-		{"dcols_43264x288x32", false, true, 43264, 288, 32},
-		{"fwd_k5_43264x32x800", false, false, 43264, 32, 800},
-	} {
+	for _, s := range gemmShapes {
 		b.Run(s.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			aa, bb, cc := randSlice(rng, s.m*s.k), randSlice(rng, s.k*s.n), make([]float32, s.m*s.n)
