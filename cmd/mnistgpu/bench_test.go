@@ -155,46 +155,13 @@ func TestBenchEndToEnd(t *testing.T) {
 func TestBenchInterrupt(t *testing.T) {
 	data := synthDir(t)
 	out := filepath.Join(t.TempDir(), "bench")
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
 	// Each run: 2 epochs of 16 steps with a test pass every 2 steps, a few
-	// seconds on two cores.
-	cmd := exec.CommandContext(ctx, binPath, "bench", "--kernels", "3,5", "--seeds", "2", "--device", "cpu",
+	// seconds on two cores. Interrupt once the second run has logged a step.
+	r := interruptAt(t, "msg=train run=2/4", "bench", "--kernels", "3,5", "--seeds", "2", "--device", "cpu",
 		"--epochs", "2", "--limit-train", "256", "--limit-test", "64", "--batch-size", "16", "--test-every", "2",
 		"--eval-batch", "64", "--skip-train-eval", "--out", out, "--data-dir", data)
-	cmd.Env, cmd.Dir = isolatedEnv(t), t.TempDir()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Interrupt once the second run has logged a step.
-	var seen bytes.Buffer
-	lines := bufio.NewScanner(io.TeeReader(stdout, &seen))
-	running := false
-	for !running && lines.Scan() {
-		running = strings.Contains(lines.Text(), "msg=train run=2/4")
-	}
-	if !running {
-		err := cmd.Wait()
-		t.Fatalf("no progress line of run 2 before the output ended (%v):\n%v", err, result{stdout: seen.String(), stderr: stderr.String()})
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(&seen, stdout)
-	err = cmd.Wait()
-	r := result{code: cmd.ProcessState.ExitCode(), stdout: seen.String(), stderr: stderr.String()}
-	assertNoPanic(t, r)
-	if ctx.Err() != nil {
-		t.Fatalf("still running 120 s after SIGINT:\n%v", r)
-	}
 	if r.code != 130 {
-		t.Fatalf("exit %d (%v), want 130:\n%v", r.code, err, r)
+		t.Fatalf("exit %d, want 130:\n%v", r.code, r)
 	}
 	if errs := r.errorLines(); len(errs) != 1 || !strings.Contains(errs[0], "interrupted") {
 		t.Errorf("want one error line saying interrupted:\n%v", r)
@@ -223,4 +190,45 @@ func TestBenchInterrupt(t *testing.T) {
 		t.Errorf("runs.csv of the stopped grid: %v", runs)
 	}
 	assertNoTemps(t, out)
+}
+
+// interruptAt runs the binary, sends SIGINT once a stdout line contains
+// marker, and returns what the run did; it fails the test if the marker
+// never shows or the process outlives the signal by 120 s.
+func interruptAt(t *testing.T, marker string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Env, cmd.Dir = isolatedEnv(t), t.TempDir()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen bytes.Buffer
+	lines := bufio.NewScanner(io.TeeReader(stdout, &seen))
+	found := false
+	for !found && lines.Scan() {
+		found = strings.Contains(lines.Text(), marker)
+	}
+	if !found {
+		err := cmd.Wait()
+		t.Fatalf("no line with %q before the output ended (%v):\n%v", marker, err, result{stdout: seen.String(), stderr: stderr.String()})
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(&seen, stdout)
+	_ = cmd.Wait()
+	r := result{code: cmd.ProcessState.ExitCode(), stdout: seen.String(), stderr: stderr.String()}
+	assertNoPanic(t, r)
+	if ctx.Err() != nil {
+		t.Fatalf("still running 120 s after SIGINT:\n%v", r)
+	}
+	return r
 }

@@ -1,23 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"image/png"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mnistgpu/mnistgpu/internal/checkpoint"
 	"github.com/mnistgpu/mnistgpu/internal/model"
@@ -432,45 +427,13 @@ func TestTrainInterrupt(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
 	// 3 epochs of 16 steps (256 images, batch 16) with a test pass every 2
 	// steps: over 10 s on two cores if nothing stops it.
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, "train", "--device", "cpu", "--epochs", "3",
-		"--limit-test", "64", "--batch-size", "16", "--test-every", "2",
-		"--eval-batch", "64", "--skip-train-eval", "--out", out, "--data-dir", data)
-	cmd.Env, cmd.Dir = isolatedEnv(t), t.TempDir()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	// Progress is logged when the first steps' metrics are read back; only
 	// then is there something to save.
-	var seen bytes.Buffer
-	lines := bufio.NewScanner(io.TeeReader(stdout, &seen))
-	logged := false
-	for !logged && lines.Scan() {
-		logged = strings.Contains(lines.Text(), "msg=train step=")
-	}
-	if !logged {
-		err := cmd.Wait()
-		t.Fatalf("no progress line before the output ended (%v):\n%v", err, result{stdout: seen.String(), stderr: stderr.String()})
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(&seen, stdout)
-	err = cmd.Wait()
-	r := result{code: cmd.ProcessState.ExitCode(), stdout: seen.String(), stderr: stderr.String()}
-	assertNoPanic(t, r)
-	if ctx.Err() != nil {
-		t.Fatalf("still running 90 s after SIGINT:\n%v", r)
-	}
+	r := interruptAt(t, "msg=train step=", "train", "--device", "cpu", "--epochs", "3",
+		"--limit-test", "64", "--batch-size", "16", "--test-every", "2",
+		"--eval-batch", "64", "--skip-train-eval", "--out", out, "--data-dir", data)
 	if r.code != 130 {
-		t.Fatalf("exit %d (%v), want 130:\n%v", r.code, err, r)
+		t.Fatalf("exit %d, want 130:\n%v", r.code, r)
 	}
 	if errs := r.errorLines(); len(errs) != 1 || !strings.Contains(errs[0], "interrupted") {
 		t.Errorf("want one error line saying interrupted:\n%v", r)

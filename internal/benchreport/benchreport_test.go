@@ -1,6 +1,7 @@
 package benchreport
 
 import (
+	"bytes"
 	"encoding/csv"
 	"image/png"
 	"math"
@@ -136,18 +137,18 @@ func report(runs []Run, planned int, stopped string) *Report {
 		GoVersion: "go1.26", Threads: 2, Finished: "2026-11-27T10:00:00Z"}, Runs: runs, Planned: planned, Stopped: stopped}
 }
 
+// readCSV reads a whole CSV file.
 func readCSV(t *testing.T, path string) [][]string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		var rows [][]string
+		if rows, err = csv.NewReader(bytes.NewReader(data)).ReadAll(); err == nil {
+			return rows
+		}
 	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return rows
+	t.Fatalf("%s: %v", path, err)
+	return nil
 }
 
 func TestWrite(t *testing.T) {

@@ -129,14 +129,23 @@ func PlotLossCurves(path string, kernels []Kernel, title string) error {
 }
 
 func lossPlot(title string) *plot.Plot {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = "mini-batch"
-	p.Y.Label.Text = "loss"
+	p := newPlot(title, "mini-batch", "loss", true)
 	p.Legend.Top = true
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	return p
+}
+
+// newPlot is a plot with axis labels and a light grid: horizontal lines
+// only over categories, both ways over a numeric x axis.
+func newPlot(title, x, y string, numericX bool) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text, p.Y.Label.Text = x, y
 	g := plotter.NewGrid()
-	g.Vertical.Color, g.Horizontal.Color = colorGrid, colorGrid
+	g.Vertical.Color, g.Horizontal.Color = nil, colorGrid
+	if numericX {
+		g.Vertical.Color = colorGrid
+	}
 	p.Add(g)
 	return p
 }
@@ -157,12 +166,7 @@ func addLine(p *plot.Plot, xy plotter.XYs, c color.Color, width float64, label s
 // y axis starts a little below the weakest class, so differences of a
 // point are visible; the axis label gives its start.
 func PlotClassAccuracy(path string, kernels []Kernel, title string) error {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = "class"
-	g := plotter.NewGrid()
-	g.Vertical.Color, g.Horizontal.Color = nil, colorGrid
-	p.Add(g)
+	p := newPlot(title, "class", "accuracy (%)", false)
 	// The bars reach the top of the axis, so the legend sits above the plot,
 	// level with the title.
 	legend := plot.NewLegend()
@@ -195,7 +199,6 @@ func PlotClassAccuracy(path string, kernels []Kernel, title string) error {
 	p.NominalX(names...)
 	axisMin := math.Max(0, 5*math.Floor((lo-2)/5))
 	p.Y.Min, p.Y.Max = axisMin, 100
-	p.Y.Label.Text = "accuracy (%)"
 	if axisMin > 0 {
 		p.Y.Label.Text = fmt.Sprintf("accuracy (%%), axis from %g", axisMin)
 	}
@@ -209,12 +212,7 @@ func PlotClassAccuracy(path string, kernels []Kernel, title string) error {
 // PlotTime draws time.png: each seed's time per epoch as a point above its
 // kernel, and the kernel's median as a short bar.
 func PlotTime(path string, kernels []Kernel, title string) error {
-	p := plot.New()
-	p.Title.Text = title
-	p.Y.Label.Text = "seconds per epoch"
-	g := plotter.NewGrid()
-	g.Vertical.Color, g.Horizontal.Color = nil, colorGrid
-	p.Add(g)
+	p := newPlot(title, "", "seconds per epoch", false)
 	names := make([]string, len(kernels))
 	slowest := 1.0
 	for i, k := range kernels {
