@@ -127,8 +127,8 @@ func (c *BenchCmd) Run(ctx context.Context) error {
 	var runErr error
 	for i := range grid {
 		tc := &grid[i]
-		if ctx.Err() != nil {
-			rep.Stopped = "interrupted by Ctrl-C"
+		if ctx.Err() != nil { // Ctrl-C between two runs
+			rep.Stopped, runErr = "interrupted by Ctrl-C", interrupted{}
 			break
 		}
 		fmt.Println(clock.startLine(i))

@@ -163,16 +163,15 @@ func TestWrite(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"loss_curves.png", "class_accuracy.png", "time.png"} {
-		f, err := os.Open(filepath.Join(dir, name))
+		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, err := png.Decode(f)
-		f.Close()
-		if err != nil {
+		switch img, err := png.Decode(bytes.NewReader(data)); {
+		case err != nil:
 			t.Errorf("%s: %v", name, err)
-		} else if b := img.Bounds(); b.Dx() < 500 || b.Dy() < 400 {
-			t.Errorf("%s is %dx%d", name, b.Dx(), b.Dy())
+		case img.Bounds().Dx() < 500 || img.Bounds().Dy() < 400:
+			t.Errorf("%s is %v, want at least 500x400", name, img.Bounds())
 		}
 	}
 
