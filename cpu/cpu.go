@@ -36,6 +36,7 @@ type Backend struct {
 	calls                                 []stridedCall
 	// stridedGemm's transposed B, per-worker partial C and tap offset.
 	transB, partialC []float32
+	packedA          [][]float32
 	zeroOffs         []int
 
 	pool  *workerPool

@@ -31,31 +31,37 @@ func naiveGemm(transA, transB bool, m, n, k int, a, b []float32, beta float32, c
 }
 
 // TestGemm checks every transpose combination on shapes that hit full
-// tiles, edge tiles, several k blocks and uneven worker splits, with the
-// assembly kernel and with the portable one.
+// tiles, edge tiles, several k blocks, uneven worker splits and the strided
+// GEMM's split over k, with each kernel this CPU can run: the portable
+// packed one, AVX2, the strided one in Go and in AVX-512.
 func TestGemm(t *testing.T) {
-	shapes := [][3]int{{1, 1, 1}, {6, 16, 3}, {7, 17, 5}, {13, 33, 400}, {64, 10, 128}, {100, 32, 288}, {50, 800, 32}, {288, 32, 1000}}
-	kernels := []bool{false}
-	if hasAVX2 {
-		kernels = append(kernels, true)
+	shapes := [][3]int{{1, 1, 1}, {6, 16, 3}, {7, 17, 5}, {13, 33, 400}, {64, 10, 128}, {100, 32, 288}, {50, 800, 32}, {288, 32, 1000}, {40, 32, 3000}, {15, 96, 1030}}
+	type variant struct {
+		name                     string
+		avx2, avx512, directConv bool
 	}
-	saved := hasAVX2
-	defer func() { hasAVX2 = saved }()
+	variants := []variant{{"go", false, false, false}, {"strided-go", false, false, true}}
+	if hasAVX2 {
+		variants = append(variants, variant{"avx2", true, false, false})
+	}
+	if hasAVX512 {
+		variants = append(variants, variant{"strided-avx512", hasAVX2, true, true})
+	}
+	saved := variant{"", hasAVX2, hasAVX512, directConv}
+	defer func() { hasAVX2, hasAVX512, directConv = saved.avx2, saved.avx512, saved.directConv }()
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, useAsm := range kernels {
-		hasAVX2 = useAsm
+	for _, v := range variants {
+		hasAVX2, hasAVX512, directConv = v.avx2, v.avx512, v.directConv
 		for _, s := range shapes {
 			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 				for _, beta := range []float32{0, 1, 0.5} {
 					m, n, k := s[0], s[1], s[2]
-					name := fmt.Sprintf("asm=%v/%dx%dx%d/tA=%v/tB=%v/beta=%g", useAsm, m, n, k, tr[0], tr[1], beta)
+					name := fmt.Sprintf("%s/%dx%dx%d/tA=%v/tB=%v/beta=%g", v.name, m, n, k, tr[0], tr[1], beta)
 					a, b, c := randSlice(rng, m*k), randSlice(rng, k*n), randSlice(rng, m*n)
 					want := naiveGemm(tr[0], tr[1], m, n, k, a, b, beta, c)
 					New().gemm(tr[0], tr[1], m, n, k, a, b, beta, c)
-					worst := 0.0
 					for i, w := range want {
 						e := math.Abs(float64(c[i])-w) / (1e-4*math.Sqrt(float64(k)) + 1e-5*math.Abs(w))
-						worst = max(worst, e)
 						if e > 1 {
 							t.Fatalf("%s: c[%d] = %g, want %g", name, i, c[i], w)
 						}

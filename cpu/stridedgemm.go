@@ -24,15 +24,19 @@ type stridedGemmTask struct {
 	accumulate  bool
 	colBlocks   int
 	partialSize int
+	packed      [][]float32 // per worker: A block in row-tile panels (split over k)
 }
 
-func (t *stridedGemmTask) tile(s *stridedCall, c []float32, tile, cb, p0, kb int, accumulate bool) {
+func (t *stridedGemmTask) tile(s *stridedCall, c []float32, tile, cb, p0, kb int, accumulate bool, packed []float32) {
 	i0 := tile * maxMR
 	s.mr = min(maxMR, t.m-i0)
 	s.kPerTap = kb
-	if t.transA {
+	switch {
+	case packed != nil:
+		s.a, s.ar, s.ap = packed[tile*kb*maxMR:], 1, maxMR
+	case t.transA:
 		s.a, s.ar, s.ap = t.a[p0*t.m+i0:], 1, t.m
-	} else {
+	default:
 		s.a, s.ar, s.ap = t.a[i0*t.k+p0:], t.k, 1
 	}
 	s.b, s.bp = t.b[p0*t.n+cb*stridedCols:], t.n
@@ -48,7 +52,7 @@ func (t *stridedGemmTask) run(worker, lo, hi int) {
 	*s = stridedCall{offs: t.zeroOffs, offsBytes: t.zeroOffs}
 	if !t.splitK {
 		for item := lo; item < hi; item++ {
-			t.tile(s, t.c, item/t.colBlocks, item%t.colBlocks, 0, t.k, t.accumulate)
+			t.tile(s, t.c, item/t.colBlocks, item%t.colBlocks, 0, t.k, t.accumulate, nil)
 		}
 		return
 	}
@@ -59,9 +63,10 @@ func (t *stridedGemmTask) run(worker, lo, hi int) {
 		first := true
 		for pb := p0; pb < p1; pb += stridedKBlock {
 			kb := min(stridedKBlock, p1-pb)
+			packed := t.packA(t.packed[w], pb, kb)
 			for tile := range t.rowTiles {
 				for cb := range t.colBlocks {
-					t.tile(s, part, tile, cb, pb, kb, !first)
+					t.tile(s, part, tile, cb, pb, kb, !first, packed)
 				}
 			}
 			first = false
@@ -70,6 +75,35 @@ func (t *stridedGemmTask) run(worker, lo, hi int) {
 			clear(part)
 		}
 	}
+}
+
+// packA copies rows [p0, p0+kb) of A's k axis into maxMR-wide panels, one
+// per row tile (zero past m), so that a tile's kernel reads A contiguously
+// rather than one short run per k step.
+func (t *stridedGemmTask) packA(dst []float32, p0, kb int) []float32 {
+	dst = dst[:t.rowTiles*kb*maxMR]
+	full := t.m / maxMR
+	panelLen := kb * maxMR
+	for p := range kb {
+		// One row of the k axis at a time, so A streams in order.
+		for tile := range t.rowTiles {
+			i0 := tile * maxMR
+			out := (*[maxMR]float32)(dst[tile*panelLen+p*maxMR:])
+			switch {
+			case t.transA && tile < full:
+				*out = *(*[maxMR]float32)(t.a[(p0+p)*t.m+i0:])
+			case t.transA:
+				*out = [maxMR]float32{}
+				copy(out[:], t.a[(p0+p)*t.m+i0:(p0+p+1)*t.m])
+			default:
+				*out = [maxMR]float32{}
+				for r := range min(maxMR, t.m-i0) {
+					out[r] = t.a[(i0+r)*t.k+p0+p]
+				}
+			}
+		}
+	}
+	return dst
 }
 
 // stridedGemm computes c = a·b + beta·c like gemm; the caller checks
@@ -97,6 +131,13 @@ func (c *Backend) stridedGemm(transA, transB bool, m, n, k int, a, b []float32, 
 		t.partialSize = m * n
 		t.kPerWorker = (k + workers - 1) / workers
 		t.c = grown(&c.partialC, workers*m*n)
+		for len(c.packedA) < workers {
+			c.packedA = append(c.packedA, nil)
+		}
+		for w := range workers {
+			grown(&c.packedA[w], t.rowTiles*stridedKBlock*maxMR)
+		}
+		t.packed = c.packedA
 		c.pool.parallel(workers, 1, t)
 		part := t.c
 		for i := range cm {
