@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	_ "github.com/mnistgpu/mnistgpu/cpu" // registers the cpu backend
+	_ "github.com/mnistgpu/mnistgpu/gpu" // registers the cuda backend (loaded at run time)
 )
 
 // CLI is the command tree; each command lives in its own file.
@@ -23,6 +24,7 @@ type CLI struct {
 	Eval    EvalCmd    `cmd:"" help:"Report test metrics of a checkpoint."`
 	Summary SummaryCmd `cmd:"" help:"Print the Keras-style layer table and parameter counts."`
 	Data    DataCmd    `cmd:"" help:"Fetch or verify the MNIST files."`
+	Devices DevicesCmd `cmd:"" help:"Show the CUDA driver, libraries and GPUs found, or what is missing."`
 }
 
 func main() {
