@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/mnistgpu
 PKGS    := ./...
 
-.PHONY: all build test vet fmt check bench bench-cpu bench-gemm purego nocgo data train-k3 train-k5 bench-k35 clean
+.PHONY: gpu-check-build all build test vet fmt check bench bench-cpu bench-gemm purego nocgo data train-k3 train-k5 bench-k35 clean
 
 all: build
 
@@ -64,6 +64,14 @@ train-k5: build
 # docs/results/bench-cpu.
 bench-k35: build
 	$(BIN) bench --kernels 3,5 --device cpu --epochs 1 --seeds 3 --out docs/results/bench-cpu
+
+# GPU check: build here (no CUDA needed), run on a GPU machine with bin/ and
+# .devdata/ carried: bash scripts/gpu-check.sh
+gpu-check-build:
+	$(GO) build -o $(BIN) ./cmd/mnistgpu
+	$(GO) test -c -o bin/gpu.test ./gpu/
+	$(GO) test -c -o bin/cuda.test ./gpu/internal/cuda/
+	@echo "built $(BIN), bin/gpu.test, bin/cuda.test: run scripts/gpu-check.sh on the GPU machine"
 
 clean:
 	rm -rf bin
