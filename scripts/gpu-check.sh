@@ -8,7 +8,8 @@
 #      and enum values against those headers (scripts/check_headers.py);
 #   2. `mnistgpu devices`;
 #   3. the test binaries: NVRTC compiles kernels.cu; every op and 50 training
-#      steps on the GPU against the CPU backend (gpu parity tests);
+#      steps on the GPU against the CPU backend (gpu parity tests), with TF32
+#      allowed (the default) and again in plain FP32 (MNISTGPU_TF32=0);
 #   4. one epoch each of k=3 and k=5 with --test-every 1 (and k=3 with the
 #      test loss at the end only), on the GPU;
 #   5. the PyTorch yardstick (bench/device/torch_ref.py) with the same data
@@ -42,6 +43,8 @@ bin/cuda.test -test.v 2>&1 | tail -20 | tee "$OUT/cuda-test.txt"
 
 step "GPU parity against the CPU backend (gpu tests)"
 timeout 300 bin/gpu.test -test.v -test.timeout 280s 2>&1 | tee "$OUT/parity.txt" | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|max \|gpu|step|relative|differ|skip' | head -120
+step "GPU parity with TF32 off (MNISTGPU_TF32=0): convolutions and training"
+MNISTGPU_TF32=0 timeout 200 bin/gpu.test -test.v -test.run 'Conv|Training' -test.timeout 180s 2>&1 | tee "$OUT/parity-fp32.txt" | grep -E '^(--- |PASS|FAIL|ok)|max \|gpu|50 steps' | head -60
 
 # Peak host memory too, where GNU time is installed.
 TIME=""

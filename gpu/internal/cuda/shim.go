@@ -41,7 +41,7 @@ typedef struct {
 enum {
 	S_cuInit, S_cuDriverGetVersion, S_cuDeviceGetCount, S_cuDeviceGet, S_cuDeviceGetName,
 	S_cuDeviceGetAttribute, S_cuDeviceTotalMem_v2, S_cuDevicePrimaryCtxRetain,
-	S_cuDevicePrimaryCtxRelease_v2, S_cuCtxSetCurrent, S_cuStreamCreate, S_cuStreamSynchronize,
+	S_cuCtxSetCurrent, S_cuStreamCreate, S_cuStreamSynchronize,
 	S_cuStreamDestroy_v2, S_cuMemAlloc_v2, S_cuMemFree_v2, S_cuMemGetInfo_v2,
 	S_cuMemcpyHtoDAsync_v2, S_cuMemcpyDtoHAsync_v2, S_cuMemcpyDtoDAsync_v2, S_cuMemsetD32Async,
 	S_cuModuleLoadData, S_cuModuleUnload, S_cuModuleGetFunction, S_cuLaunchKernel,
@@ -123,7 +123,6 @@ static int mg_cuDeviceTotalMem(size_t *bytes, CUdevice d) {
 static int mg_cuDevicePrimaryCtxRetain(CUcontext *ctx, CUdevice d) {
 	return CALL(S_cuDevicePrimaryCtxRetain, CUresult(*)(CUcontext *, CUdevice), ctx, d);
 }
-static int mg_cuDevicePrimaryCtxRelease(CUdevice d) { return CALL(S_cuDevicePrimaryCtxRelease_v2, CUresult(*)(CUdevice), d); }
 static int mg_cuStreamCreate(CUstream *s) { ENSURE_CTX(); return CALL(S_cuStreamCreate, CUresult(*)(CUstream *, unsigned), s, 0); }
 static int mg_cuStreamSynchronize(CUstream s) { ENSURE_CTX(); return CALL(S_cuStreamSynchronize, CUresult(*)(CUstream), s); }
 static int mg_cuStreamDestroy(CUstream s) { ENSURE_CTX(); return CALL(S_cuStreamDestroy_v2, CUresult(*)(CUstream), s); }
@@ -318,6 +317,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -329,7 +329,7 @@ var symbols = []struct {
 }{
 	{&Driver, "cuInit"}, {&Driver, "cuDriverGetVersion"}, {&Driver, "cuDeviceGetCount"}, {&Driver, "cuDeviceGet"},
 	{&Driver, "cuDeviceGetName"}, {&Driver, "cuDeviceGetAttribute"}, {&Driver, "cuDeviceTotalMem_v2"},
-	{&Driver, "cuDevicePrimaryCtxRetain"}, {&Driver, "cuDevicePrimaryCtxRelease_v2"}, {&Driver, "cuCtxSetCurrent"},
+	{&Driver, "cuDevicePrimaryCtxRetain"}, {&Driver, "cuCtxSetCurrent"},
 	{&Driver, "cuStreamCreate"}, {&Driver, "cuStreamSynchronize"}, {&Driver, "cuStreamDestroy_v2"},
 	{&Driver, "cuMemAlloc_v2"}, {&Driver, "cuMemFree_v2"}, {&Driver, "cuMemGetInfo_v2"},
 	{&Driver, "cuMemcpyHtoDAsync_v2"}, {&Driver, "cuMemcpyDtoHAsync_v2"}, {&Driver, "cuMemcpyDtoDAsync_v2"},
@@ -375,6 +375,8 @@ type Loaded struct {
 // A library can be loaded once per process; later calls return the first
 // result.
 func Load(lib *Library) *Loaded {
+	loadMu.Lock()
+	defer loadMu.Unlock()
 	if l, ok := loaded[lib]; ok {
 		return l
 	}
@@ -383,7 +385,10 @@ func Load(lib *Library) *Loaded {
 	return l
 }
 
-var loaded = map[*Library]*Loaded{}
+var (
+	loadMu sync.Mutex
+	loaded = map[*Library]*Loaded{}
+)
 
 func load(lib *Library, candidates []string) *Loaded {
 	l := &Loaded{Lib: lib}
@@ -606,33 +611,38 @@ func Device(ordinal int) (DeviceProps, error) {
 	return p, err
 }
 
-// Context is a device's primary context, the one the CUDA runtime inside
-// cuDNN and cuBLAS also uses. Retaining it makes it the context every
-// wrapper call runs in.
-type Context struct {
-	dev C.CUdevice
-	ctx C.CUcontext
+// UsePrimaryContext retains GPU ordinal's primary context, the one the CUDA
+// runtime inside cuDNN and cuBLAS also uses, and makes it the context every
+// wrapper call runs in. It is retained once per process and never released:
+// a primary context destroyed and re-created under a live CUDA runtime (a
+// second backend opened after the first was closed) would leave the
+// runtime's state stale. The driver frees it at exit.
+func UsePrimaryContext(ordinal int) error {
+	contextMu.Lock()
+	defer contextMu.Unlock()
+	if ordinal == contextOrdinal {
+		return nil
+	}
+	if contextOrdinal >= 0 {
+		return fmt.Errorf("cuda: GPU %d is in use by this process; cannot switch to GPU %d", contextOrdinal, ordinal)
+	}
+	var dev C.CUdevice
+	if err := checkDriver("cuDeviceGet", C.mg_cuDeviceGet(&dev, C.int(ordinal))); err != nil {
+		return err
+	}
+	var ctx C.CUcontext
+	if err := checkDriver("cuDevicePrimaryCtxRetain", C.mg_cuDevicePrimaryCtxRetain(&ctx, dev)); err != nil {
+		return err
+	}
+	C.mg_set_context(ctx)
+	contextOrdinal = ordinal
+	return nil
 }
 
-// RetainPrimary retains GPU ordinal's primary context and makes it current
-// for all later calls.
-func RetainPrimary(ordinal int) (*Context, error) {
-	c := &Context{}
-	if err := checkDriver("cuDeviceGet", C.mg_cuDeviceGet(&c.dev, C.int(ordinal))); err != nil {
-		return nil, err
-	}
-	if err := checkDriver("cuDevicePrimaryCtxRetain", C.mg_cuDevicePrimaryCtxRetain(&c.ctx, c.dev)); err != nil {
-		return nil, err
-	}
-	C.mg_set_context(c.ctx)
-	return c, nil
-}
-
-// Release gives the primary context back.
-func (c *Context) Release() error {
-	C.mg_set_context(nil)
-	return checkDriver("cuDevicePrimaryCtxRelease", C.mg_cuDevicePrimaryCtxRelease(c.dev))
-}
+var (
+	contextMu      sync.Mutex
+	contextOrdinal = -1
+)
 
 // MemInfo reports free and total device memory in bytes.
 func MemInfo() (free, total uint64, err error) {
