@@ -16,68 +16,70 @@ func (c *Backend) bnShape(op string, x backend.Tensor, perChannel ...backend.Ten
 	return x.Len() / ch, ch, true
 }
 
-// sumKind is what channelSums adds up per channel.
+// sumKind is what channelSums adds up per channel, two sums per pass.
 type sumKind int
 
 const (
-	sumX          sumKind = iota // Σ x
-	sumSquaredDev                // Σ (x - mu)²
-	sumDyXhat                    // Σ dy · (x - mean)·invStd
+	sumMoments sumKind = iota // Σ (x - mu) and Σ (x - mu)²
+	sumDots                   // Σ dy and Σ dy·(x - mu)
 )
 
+// sumBlockRows rows are summed in float32 (in vector registers) before
+// the block's sums are added in float64, so long batches do not lose
+// precision.
+const sumBlockRows = 64
+
 // channelSumsTask accumulates per-channel sums over the rows of an (M, C)
-// array in float64, one partial row of sums per worker.
+// array, one partial pair of rows of sums per worker.
 type channelSumsTask struct {
-	kind         sumKind
-	x, dy        []float32
-	mu           []float64 // sumSquaredDev
-	mean, invStd []float32 // sumDyXhat
-	ch           int
-	partial      []float64 // workers × ch
-	out          []float64 // ch
+	kind    sumKind
+	x, dy   []float32
+	mu      []float32 // ch
+	ch      int
+	block   []float32 // workers × 2·ch: one block's float32 sums
+	partial []float64 // workers × 2·ch
 }
 
 func (t *channelSumsTask) run(worker, lo, hi int) {
 	ch := t.ch
-	acc := t.partial[worker*ch : (worker+1)*ch]
+	acc := t.partial[worker*2*ch : (worker+1)*2*ch]
 	clear(acc)
-	for r := lo; r < hi; r++ {
-		xr := t.x[r*ch : (r+1)*ch]
-		switch t.kind {
-		case sumX:
-			for j, v := range xr {
-				acc[j] += float64(v)
-			}
-		case sumSquaredDev:
-			for j, v := range xr {
-				d := float64(v) - t.mu[j]
-				acc[j] += d * d
-			}
-		case sumDyXhat:
-			dyr := t.dy[r*ch : (r+1)*ch]
-			for j, v := range xr {
-				acc[j] += float64(dyr[j]) * float64((v-t.mean[j])*t.invStd[j])
-			}
+	s1, s2 := t.block[worker*2*ch:worker*2*ch+ch], t.block[worker*2*ch+ch:(worker+1)*2*ch]
+	for r := lo; r < hi; r += sumBlockRows {
+		rows := min(sumBlockRows, hi-r)
+		if t.kind == sumMoments {
+			sumsBlock(t.x[r*ch:hi*ch], rows, ch, t.mu, s1, s2)
+		} else {
+			dotsBlock(t.dy[r*ch:hi*ch], t.x[r*ch:hi*ch], rows, ch, t.mu, s1, s2)
+		}
+		for j := range ch {
+			acc[j] += float64(s1[j])
+			acc[ch+j] += float64(s2[j])
 		}
 	}
 }
 
-// channelSums leaves the per-channel sums of kind over x (rows × ch) in
-// c.tasks.sums.out; the fields a kind needs beyond x are set by the caller.
-func (c *Backend) channelSums(kind sumKind, x, dy []float32, ch int) []float64 {
+// channelSums returns the two per-channel sums of kind over x (rows × ch)
+// and, for sumDots, dy; mu nil means zero. The results live in a buffer
+// that the next call reuses.
+func (c *Backend) channelSums(kind sumKind, x, dy, mu []float32, ch int) (s1, s2 []float64) {
 	t := &c.tasks.sums
-	t.kind, t.x, t.dy, t.ch = kind, x, dy, ch
-	t.partial = c.partials(ch)
-	t.out = grown(&c.sums64, ch)
+	if mu == nil {
+		mu = grown(&c.zeros32, ch)
+		clear(mu)
+	}
+	*t = channelSumsTask{kind: kind, x: x, dy: dy, mu: mu, ch: ch,
+		block: grown(&c.block32, c.pool.size*2*ch), partial: c.partials(2 * ch)}
+	out := grown(&c.sums64, 2*ch)
 	workers := c.pool.parallel(len(x)/ch, 256, t)
-	for j := range t.out {
+	for j := range out {
 		total := 0.0
 		for w := 0; w < workers; w++ {
-			total += t.partial[w*ch+j]
+			total += t.partial[w*2*ch+j]
 		}
-		t.out[j] = total
+		out[j] = total
 	}
-	return t.out
+	return out[:ch], out[ch:]
 }
 
 func (c *Backend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
@@ -88,17 +90,20 @@ func (c *Backend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, moving
 	xs := f32(x)
 	mean, invStd := f32(saveMean), f32(saveInvStd)
 	mu := c.stats(ch)
-	copy(mu, c.channelSums(sumX, xs, nil, ch))
+	// First pass around the first row, so that the float32 block sums hold
+	// deviations rather than a common offset; second pass around the
+	// mean, exact where E[x²]-E[x]² would cancel (the small Σ(x-mean) left
+	// by rounding the mean to float32 is corrected for).
+	dev, _ := c.channelSums(sumMoments, xs, nil, xs[:ch], ch)
 	for j := range mu {
-		mu[j] /= float64(m)
+		mu[j] = float64(xs[j]) + dev[j]/float64(m)
+		mean[j] = float32(mu[j])
 	}
-	// Second pass around the mean: exact where E[x²]-E[x]² would cancel.
-	c.tasks.sums.mu = mu
-	sq := c.channelSums(sumSquaredDev, xs, nil, ch)
+	dev, sq := c.channelSums(sumMoments, xs, nil, mean, ch)
 	mm, mv := f32(movingMean), f32(movingVar)
 	for j := 0; j < ch; j++ {
-		variance := sq[j] / float64(m)
-		mean[j] = float32(mu[j])
+		d := dev[j] / float64(m)
+		variance := sq[j]/float64(m) - d*d
 		invStd[j] = float32(1 / math.Sqrt(variance+float64(eps)))
 		mm[j] = mm[j]*momentum + float32(mu[j])*(1-momentum)
 		mv[j] = mv[j]*momentum + float32(variance)*(1-momentum)
@@ -120,63 +125,56 @@ func (c *Backend) BatchNormInfer(y, x, gamma, beta, movingMean, movingVar backen
 	c.normalize(f32(y), f32(x), mean, invStd, f32(gamma), f32(beta))
 }
 
-// normalizeTask writes y = (x-mean)·invStd·gamma + beta per channel.
-type normalizeTask struct{ y, x, mean, invStd, gamma, beta []float32 }
+// affineTask writes y = ka·(x-m) + kb·z + kc per channel; items are rows.
+type affineTask struct{ y, x, z, ka, m, kb, kc []float32 }
 
-func (t *normalizeTask) run(_, lo, hi int) {
-	ch := len(t.mean)
-	for r := lo; r < hi; r++ {
-		xr, yr := t.x[r*ch:(r+1)*ch], t.y[r*ch:(r+1)*ch]
-		for j := range xr {
-			yr[j] = (xr[j]-t.mean[j])*t.invStd[j]*t.gamma[j] + t.beta[j]
-		}
-	}
+func (t *affineTask) run(_, lo, hi int) {
+	ch := len(t.ka)
+	affineRows(t.y[lo*ch:hi*ch], t.x[lo*ch:hi*ch], t.z[lo*ch:hi*ch], hi-lo, ch, t.ka, t.m, t.kb, t.kc)
 }
 
+func (c *Backend) affine(y, x, z, ka, m, kb, kc []float32) {
+	c.tasks.affine = affineTask{y, x, z, ka, m, kb, kc}
+	c.pool.parallel(len(x)/len(ka), 256, &c.tasks.affine)
+}
+
+// coefficients hands out three reusable per-channel buffers.
+func (c *Backend) coefficients(ch int) (ka, kb, kc []float32) {
+	all := grown(&c.coeff32, 3*ch)
+	return all[:ch], all[ch : 2*ch], all[2*ch:]
+}
+
+// normalize writes y = (x-mean)·(invStd·gamma) + beta per channel.
 func (c *Backend) normalize(y, x, mean, invStd, gamma, beta []float32) {
-	c.tasks.normalize = normalizeTask{y, x, mean, invStd, gamma, beta}
-	c.pool.parallel(len(x)/len(mean), 256, &c.tasks.normalize)
-}
-
-// bnBackwardTask: dx = γ·invStd·(dy - mean(dy) - x̂·mean(dy·x̂)).
-type bnBackwardTask struct {
-	dx, dy, x, mean, invStd, gamma []float32
-	meanDy, meanDyXhat             []float32
-}
-
-func (t *bnBackwardTask) run(_, lo, hi int) {
-	ch := len(t.mean)
-	for r := lo; r < hi; r++ {
-		xr, dyr, dxr := t.x[r*ch:(r+1)*ch], t.dy[r*ch:(r+1)*ch], t.dx[r*ch:(r+1)*ch]
-		for j := range xr {
-			xhat := (xr[j] - t.mean[j]) * t.invStd[j]
-			dxr[j] = t.gamma[j] * t.invStd[j] * (dyr[j] - t.meanDy[j] - xhat*t.meanDyXhat[j])
-		}
+	ka, kb, _ := c.coefficients(len(mean))
+	for j := range ka {
+		ka[j], kb[j] = invStd[j]*gamma[j], 0
 	}
+	c.affine(y, x, x, ka, mean, kb, beta)
 }
 
 // BatchNormBackward is the training-mode gradient, where mean and variance
-// depend on x.
+// depend on x: dx = γ·invStd·(dy - mean(dy) - x̂·mean(dy·x̂)), x̂ =
+// (x-mean)·invStd, written as the affine map ka·(x-mean) + kb·dy + kc.
 func (c *Backend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor) {
 	m, ch, ok := c.bnShape("batchnorm backward", x, dgamma, dbeta, gamma, saveMean, saveInvStd)
 	if !ok || !c.sameLen("batchnorm backward", x.Len(), dx, dy) {
 		return
 	}
 	xs, dys := f32(x), f32(dy)
-	mean, invStd := f32(saveMean), f32(saveInvStd)
+	mean, invStd, gs := f32(saveMean), f32(saveInvStd), f32(gamma)
 	db, dg := f32(dbeta), f32(dgamma)
-	meanDy, meanDyXhat := c.perChannel(ch)
-	for j, v := range c.channelSums(sumX, dys, nil, ch) {
-		db[j] = float32(v)
-		meanDy[j] = float32(v / float64(m))
+	sumDy, sumDyXc := c.channelSums(sumDots, xs, dys, mean, ch)
+	ka, kb, kc := c.coefficients(ch)
+	for j := range ch {
+		is := float64(invStd[j])
+		sumDyXhat := sumDyXc[j] * is
+		db[j], dg[j] = float32(sumDy[j]), float32(sumDyXhat)
+		g := float64(gs[j]) * is
+		ka[j], kb[j] = float32(-g*is*sumDyXhat/float64(m)), float32(g)
+		kc[j] = float32(-g * sumDy[j] / float64(m))
 	}
-	c.tasks.sums.mean, c.tasks.sums.invStd = mean, invStd
-	for j, v := range c.channelSums(sumDyXhat, xs, dys, ch) {
-		dg[j] = float32(v)
-		meanDyXhat[j] = float32(v / float64(m))
-	}
-	c.tasks.bnBackward = bnBackwardTask{f32(dx), dys, xs, mean, invStd, f32(gamma), meanDy, meanDyXhat}
-	c.pool.parallel(m, 256, &c.tasks.bnBackward)
+	c.affine(f32(dx), xs, dys, ka, mean, kb, kc)
 }
 
 // stats and perChannel hand out reusable per-channel buffers.

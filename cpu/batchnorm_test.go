@@ -31,6 +31,9 @@ func TestBatchNormTrain(t *testing.T) {
 		// variance to cancellation. x and the saved mean are float32 with an
 		// ulp of 7.6e-6 at 100, so x-mean itself carries that much error.
 		{"offset 100", []int{2, 4, 4, 3}, 100, 5e-5},
+		// 32 channels take the vector loops; 70 rows span two float32 blocks.
+		{"32 channels", []int{1, 5, 14, 32}, 0, fwdAtol},
+		{"32 channels, offset 100", []int{1, 5, 14, 32}, 100, 5e-5},
 	}
 	c := New()
 	for i, tc := range cases {
@@ -96,6 +99,7 @@ func TestBatchNormInfer(t *testing.T) {
 		{"nhwc", []int{2, 3, 5, 4}},
 		{"dense", []int{5, 7}},
 		{"627 rows", []int{3, 11, 19, 3}},
+		{"32 channels", []int{1, 5, 14, 32}},
 	}
 	c := New()
 	for i, tc := range cases {

@@ -137,8 +137,8 @@ func (c *Backend) broadcastRows(out, bias []float32) {
 // columnSums writes into sums the sum of each column of m (rows × cols),
 // accumulating in float64 so long batches do not lose precision.
 func (c *Backend) columnSums(sums, m []float32, cols int) {
-	c.channelSums(sumX, m, nil, cols)
+	s, _ := c.channelSums(sumMoments, m, nil, nil, cols)
 	for j := range sums {
-		sums[j] = float32(c.tasks.sums.out[j])
+		sums[j] = float32(s[j])
 	}
 }

@@ -28,7 +28,10 @@ type Backend struct {
 	stats64   []float64
 	sums64    []float64
 	channel32 []float32
-	gemmBufs  gemmBuffers
+	// zeros32, block32 and coeff32 hold a zero mean, per-worker float32
+	// block sums and the per-channel coefficients of an affine map.
+	zeros32, block32, coeff32 []float32
+	gemmBufs                  gemmBuffers
 	// The direct convolution's padded image, virtual-pixel dy, per-worker
 	// weight-gradient partials, tap offsets and kernel calls (direct.go).
 	padded, virtualDy, partialDw, dropped []float32
@@ -53,8 +56,7 @@ type tasks struct {
 	imageA, imageB  imageCols
 	broadcast       broadcastRowsTask
 	sums            channelSumsTask
-	normalize       normalizeTask
-	bnBackward      bnBackwardTask
+	affine          affineTask
 	maxPool         maxPoolTask
 	maxPoolBackward maxPoolBackwardTask
 	gemm            gemmTask

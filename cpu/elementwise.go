@@ -1,20 +1,13 @@
 package cpu
 
-import (
-	"math"
-
-	"github.com/mnistgpu/mnistgpu/internal/backend"
-)
+import "github.com/mnistgpu/mnistgpu/internal/backend"
 
 const elementwiseChunk = 1 << 14
 
 type reluTask struct{ y, x []float32 }
 
 func (t *reluTask) run(_, lo, hi int) {
-	y, x := t.y[lo:hi], t.x[lo:hi]
-	for i, v := range x {
-		y[i] = max(v, 0)
-	}
+	relu(t.y[lo:hi], t.x[lo:hi])
 }
 
 func (c *Backend) ReLU(y, x backend.Tensor) {
@@ -27,15 +20,8 @@ func (c *Backend) ReLU(y, x backend.Tensor) {
 
 type reluBackwardTask struct{ dx, dy, y []float32 }
 
-// run masks without a branch: whether y > 0 is as good as random, and a
-// mispredicted branch per element costs more than the arithmetic.
 func (t *reluBackwardTask) run(_, lo, hi int) {
-	dx, dy, y := t.dx[lo:hi], t.dy[lo:hi], t.y[lo:hi]
-	for i, v := range y {
-		bits := int32(math.Float32bits(v))
-		keep := uint32(^((bits - 1) >> 31) & ^(bits >> 31)) // all ones iff v > 0 (or NaN)
-		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & keep)
-	}
+	reluBackward(t.dx[lo:hi], t.dy[lo:hi], t.y[lo:hi])
 }
 
 func (c *Backend) ReLUBackward(dx, dy, y backend.Tensor) {
@@ -49,10 +35,7 @@ func (c *Backend) ReLUBackward(dx, dy, y backend.Tensor) {
 type addTask struct{ y, a, b []float32 }
 
 func (t *addTask) run(_, lo, hi int) {
-	y, a, b := t.y[lo:hi], t.a[lo:hi], t.b[lo:hi]
-	for i := range y {
-		y[i] = a[i] + b[i]
-	}
+	add(t.y[lo:hi], t.a[lo:hi], t.b[lo:hi])
 }
 
 func (c *Backend) Add(y, a, b backend.Tensor) {

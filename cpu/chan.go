@@ -1,0 +1,80 @@
+package cpu
+
+import "math"
+
+// The inner loops of the element-wise and per-channel ops, on a range of
+// rows of an (rows, ch) array: AVX-512 assembly (chan_amd64.s) where the
+// CPU has it and ch is a multiple of 16, these portable loops elsewhere.
+// Both compute the same float32 expressions, so the paths differ only by
+// the order of rounding.
+
+// sumsBlock sets s1[j] = Σ_r (x[r,j]-mu[j]) and s2[j] = Σ_r (x[r,j]-mu[j])²
+// in float32; callers keep blocks short (sumBlockRows), add them up in
+// float64 and pass a mu near the data, so the float32 sums do not carry
+// a large common offset.
+func sumsBlockGo(x []float32, rows, ch int, mu, s1, s2 []float32) {
+	clear(s1[:ch])
+	clear(s2[:ch])
+	for r := range rows {
+		xr := x[r*ch : (r+1)*ch]
+		for j, v := range xr {
+			d := v - mu[j]
+			s1[j] += d
+			s2[j] += d * d
+		}
+	}
+}
+
+// dotsBlock sets s1[j] = Σ_r a[r,j] and s2[j] = Σ_r a[r,j]·(b[r,j]-mu[j]).
+func dotsBlockGo(a, b []float32, rows, ch int, mu, s1, s2 []float32) {
+	clear(s1[:ch])
+	clear(s2[:ch])
+	for r := range rows {
+		ar, br := a[r*ch:(r+1)*ch], b[r*ch:(r+1)*ch]
+		for j, v := range ar {
+			s1[j] += v
+			s2[j] += v * (br[j] - mu[j])
+		}
+	}
+}
+
+// affineRows sets y[r,j] = ka[j]·(x[r,j]-m[j]) + kb[j]·z[r,j] + kc[j];
+// y may alias x or z. Subtracting m first keeps inputs with a large
+// common offset exact, where folding it into kc would cancel.
+func affineRowsGo(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32) {
+	for r := range rows {
+		yr, xr, zr := y[r*ch:(r+1)*ch], x[r*ch:(r+1)*ch], z[r*ch:(r+1)*ch]
+		for j := range yr {
+			yr[j] = ka[j]*(xr[j]-m[j]) + kb[j]*zr[j] + kc[j]
+		}
+	}
+}
+
+func reluGo(y, x []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] = max(v, 0)
+	}
+}
+
+// reluBackwardGo passes dy where y > 0 or y is NaN (as the assembly's
+// "not y <= 0" compare does). It masks without a branch: whether y > 0 is as good as
+// random, and a mispredicted branch per element costs more than the
+// arithmetic.
+func reluBackwardGo(dx, dy, y []float32) {
+	dx, dy = dx[:len(y)], dy[:len(y)]
+	for i, v := range y {
+		bits := int32(math.Float32bits(v))
+		positive := ^((bits - 1) >> 31) & ^(bits >> 31) // all ones iff v > 0 or a positive NaN
+		nan := (0x7f800000 - bits&0x7fffffff) >> 31     // all ones iff v is a NaN of either sign
+		keep := uint32(positive | nan)
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & keep)
+	}
+}
+
+func addGo(y, a, b []float32) {
+	y, b = y[:len(a)], b[:len(a)]
+	for i := range y {
+		y[i] = a[i] + b[i]
+	}
+}

@@ -1,0 +1,88 @@
+//go:build amd64 && !purego
+
+package cpu
+
+//go:noescape
+func sumsAVX512(x *float32, rows, ch int, mu, s1, s2 *float32)
+
+//go:noescape
+func dotsAVX512(a, b *float32, rows, ch int, mu, s1, s2 *float32)
+
+//go:noescape
+func affineAVX512(y, x, z *float32, rows, ch int, ka, m, kb, kc *float32)
+
+//go:noescape
+func reluAVX512(y, x *float32, n int)
+
+//go:noescape
+func reluBackwardAVX512(dx, dy, y *float32, n int)
+
+//go:noescape
+func addAVX512(y, a, b *float32, n int)
+
+// vectorChannels says whether the assembly takes rows of ch channels.
+func vectorChannels(ch int) bool { return hasAVX512 && ch > 0 && ch%16 == 0 }
+
+func sumsBlock(x []float32, rows, ch int, mu, s1, s2 []float32) {
+	if !vectorChannels(ch) || rows == 0 {
+		sumsBlockGo(x, rows, ch, mu, s1, s2)
+		return
+	}
+	_, _, _, _ = x[rows*ch-1], mu[ch-1], s1[ch-1], s2[ch-1]
+	sumsAVX512(&x[0], rows, ch, &mu[0], &s1[0], &s2[0])
+}
+
+func dotsBlock(a, b []float32, rows, ch int, mu, s1, s2 []float32) {
+	if !vectorChannels(ch) || rows == 0 {
+		dotsBlockGo(a, b, rows, ch, mu, s1, s2)
+		return
+	}
+	_, _, _, _, _ = a[rows*ch-1], b[rows*ch-1], mu[ch-1], s1[ch-1], s2[ch-1]
+	dotsAVX512(&a[0], &b[0], rows, ch, &mu[0], &s1[0], &s2[0])
+}
+
+func affineRows(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32) {
+	if !vectorChannels(ch) || rows == 0 {
+		affineRowsGo(y, x, z, rows, ch, ka, m, kb, kc)
+		return
+	}
+	_, _, _ = y[rows*ch-1], x[rows*ch-1], z[rows*ch-1]
+	_, _, _, _ = ka[ch-1], m[ch-1], kb[ch-1], kc[ch-1]
+	affineAVX512(&y[0], &x[0], &z[0], rows, ch, &ka[0], &m[0], &kb[0], &kc[0])
+}
+
+// vectorPart is how many leading elements of an n-element slice the
+// assembly handles (a multiple of 16); the rest goes to the Go loop.
+func vectorPart(n int) int {
+	if !hasAVX512 {
+		return 0
+	}
+	return n &^ 15
+}
+
+func relu(y, x []float32) {
+	v := vectorPart(len(x))
+	if v > 0 {
+		_ = y[len(x)-1]
+		reluAVX512(&y[0], &x[0], v)
+	}
+	reluGo(y[v:], x[v:])
+}
+
+func reluBackward(dx, dy, y []float32) {
+	v := vectorPart(len(y))
+	if v > 0 {
+		_, _ = dx[len(y)-1], dy[len(y)-1]
+		reluBackwardAVX512(&dx[0], &dy[0], &y[0], v)
+	}
+	reluBackwardGo(dx[v:], dy[v:], y[v:])
+}
+
+func add(y, a, b []float32) {
+	v := vectorPart(len(a))
+	if v > 0 {
+		_, _ = y[len(a)-1], b[len(a)-1]
+		addAVX512(&y[0], &a[0], &b[0], v)
+	}
+	addGo(y[v:], a[v:], b[v:])
+}

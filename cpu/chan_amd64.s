@@ -1,0 +1,221 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX-512 loops of the element-wise and per-channel ops (chan.go). Per-channel
+// ops take an (rows, ch) array with ch a multiple of 16 and walk one 16-wide
+// column strip at a time, keeping that strip's per-channel values in registers.
+
+// func sumsAVX512(x *float32, rows, ch int, mu, s1, s2 *float32)
+// s1[j] = Σ_r (x[r,j]-mu[j]); s2[j] = Σ_r (x[r,j]-mu[j])².
+TEXT ·sumsAVX512(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ rows+8(FP), CX
+	MOVQ ch+16(FP), R8
+	MOVQ mu+24(FP), R9
+	MOVQ s1+32(FP), R10
+	MOVQ s2+40(FP), R11
+	SHLQ $2, R8
+	XORQ DX, DX // byte offset of the strip
+
+sums_strip:
+	CMPQ DX, R8
+	JGE  sums_done
+	VMOVUPS (R9)(DX*1), Z4
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	LEAQ    (SI)(DX*1), DI
+	MOVQ    CX, AX
+	TESTQ   AX, AX
+	JLE     sums_store
+
+sums_row:
+	VMOVUPS     (DI), Z2
+	VSUBPS      Z4, Z2, Z3
+	VADDPS      Z3, Z0, Z0
+	VFMADD231PS Z3, Z3, Z1
+	ADDQ        R8, DI
+	DECQ        AX
+	JNZ         sums_row
+
+sums_store:
+	VMOVUPS Z0, (R10)(DX*1)
+	VMOVUPS Z1, (R11)(DX*1)
+	ADDQ    $64, DX
+	JMP     sums_strip
+
+sums_done:
+	VZEROUPPER
+	RET
+
+// func dotsAVX512(a, b *float32, rows, ch int, mu, s1, s2 *float32)
+// s1[j] = Σ_r a[r,j]; s2[j] = Σ_r a[r,j]·(b[r,j]-mu[j]).
+TEXT ·dotsAVX512(SB), NOSPLIT, $0-56
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), BX
+	MOVQ rows+16(FP), CX
+	MOVQ ch+24(FP), R8
+	MOVQ mu+32(FP), R9
+	MOVQ s1+40(FP), R10
+	MOVQ s2+48(FP), R11
+	SHLQ $2, R8
+	XORQ DX, DX
+
+dots_strip:
+	CMPQ DX, R8
+	JGE  dots_done
+	VMOVUPS (R9)(DX*1), Z4
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	LEAQ    (SI)(DX*1), DI
+	LEAQ    (BX)(DX*1), R12
+	MOVQ    CX, AX
+	TESTQ   AX, AX
+	JLE     dots_store
+
+dots_row:
+	VMOVUPS     (DI), Z2
+	VADDPS      Z2, Z0, Z0
+	VMOVUPS     (R12), Z3
+	VSUBPS      Z4, Z3, Z3
+	VFMADD231PS Z3, Z2, Z1
+	ADDQ        R8, DI
+	ADDQ        R8, R12
+	DECQ        AX
+	JNZ         dots_row
+
+dots_store:
+	VMOVUPS Z0, (R10)(DX*1)
+	VMOVUPS Z1, (R11)(DX*1)
+	ADDQ    $64, DX
+	JMP     dots_strip
+
+dots_done:
+	VZEROUPPER
+	RET
+
+// func affineAVX512(y, x, z *float32, rows, ch int, ka, m, kb, kc *float32)
+// y[r,j] = ka[j]·(x[r,j]-m[j]) + kb[j]·z[r,j] + kc[j]; y may be x or z.
+TEXT ·affineAVX512(SB), NOSPLIT, $0-72
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ z+16(FP), BX
+	MOVQ rows+24(FP), CX
+	MOVQ ch+32(FP), R8
+	SHLQ $2, R8
+	XORQ DX, DX
+
+affine_strip:
+	CMPQ    DX, R8
+	JGE     affine_done
+	MOVQ    ka+40(FP), AX
+	VMOVUPS (AX)(DX*1), Z4
+	MOVQ    m+48(FP), AX
+	VMOVUPS (AX)(DX*1), Z7
+	MOVQ    kb+56(FP), AX
+	VMOVUPS (AX)(DX*1), Z5
+	MOVQ    kc+64(FP), AX
+	VMOVUPS (AX)(DX*1), Z6
+	LEAQ    (DI)(DX*1), R9
+	LEAQ    (SI)(DX*1), R10
+	LEAQ    (BX)(DX*1), R11
+	MOVQ    CX, AX
+	TESTQ   AX, AX
+	JLE     affine_next
+
+affine_row:
+	VMOVUPS     (R10), Z0
+	VSUBPS      Z7, Z0, Z0
+	VMOVUPS     (R11), Z1
+	VMOVAPS     Z6, Z2
+	VFMADD231PS Z4, Z0, Z2
+	VFMADD231PS Z5, Z1, Z2
+	VMOVUPS     Z2, (R9)
+	ADDQ        R8, R9
+	ADDQ        R8, R10
+	ADDQ        R8, R11
+	DECQ        AX
+	JNZ         affine_row
+
+affine_next:
+	ADDQ $64, DX
+	JMP  affine_strip
+
+affine_done:
+	VZEROUPPER
+	RET
+
+// func reluAVX512(y, x *float32, n int)
+// y[i] = max(x[i], 0) for i < n, n a multiple of 16.
+TEXT ·reluAVX512(SB), NOSPLIT, $0-24
+	MOVQ   y+0(FP), DI
+	MOVQ   x+8(FP), SI
+	MOVQ   n+16(FP), CX
+	SHRQ   $4, CX
+	VPXORD Z1, Z1, Z1
+	TESTQ  CX, CX
+	JLE    relu_done
+
+relu_loop:
+	VMAXPS  (SI), Z1, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     relu_loop
+
+relu_done:
+	VZEROUPPER
+	RET
+
+// func reluBackwardAVX512(dx, dy, y *float32, n int)
+// dx[i] = dy[i] where y[i] > 0 or is NaN, else 0; n a multiple of 16.
+TEXT ·reluBackwardAVX512(SB), NOSPLIT, $0-32
+	MOVQ   dx+0(FP), DI
+	MOVQ   dy+8(FP), SI
+	MOVQ   y+16(FP), BX
+	MOVQ   n+24(FP), CX
+	SHRQ   $4, CX
+	VPXORD Z1, Z1, Z1
+	TESTQ  CX, CX
+	JLE    relub_done
+
+relub_loop:
+	VMOVUPS   (BX), Z0
+	VCMPPS    $6, Z1, Z0, K1 // not (y <= 0): y > 0 or NaN
+	VMOVUPS.Z (SI), K1, Z2
+	VMOVUPS   Z2, (DI)
+	ADDQ      $64, SI
+	ADDQ      $64, DI
+	ADDQ      $64, BX
+	DECQ      CX
+	JNZ       relub_loop
+
+relub_done:
+	VZEROUPPER
+	RET
+
+// func addAVX512(y, a, b *float32, n int)
+// y[i] = a[i] + b[i]; n a multiple of 16.
+TEXT ·addAVX512(SB), NOSPLIT, $0-32
+	MOVQ  y+0(FP), DI
+	MOVQ  a+8(FP), SI
+	MOVQ  b+16(FP), BX
+	MOVQ  n+24(FP), CX
+	SHRQ  $4, CX
+	TESTQ CX, CX
+	JLE   add_done
+
+add_loop:
+	VMOVUPS (SI), Z0
+	VADDPS  (BX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	ADDQ    $64, BX
+	DECQ    CX
+	JNZ     add_loop
+
+add_done:
+	VZEROUPPER
+	RET

@@ -1,0 +1,19 @@
+//go:build !amd64 || purego
+
+package cpu
+
+func sumsBlock(x []float32, rows, ch int, mu, s1, s2 []float32) {
+	sumsBlockGo(x, rows, ch, mu, s1, s2)
+}
+
+func dotsBlock(a, b []float32, rows, ch int, mu, s1, s2 []float32) {
+	dotsBlockGo(a, b, rows, ch, mu, s1, s2)
+}
+
+func affineRows(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32) {
+	affineRowsGo(y, x, z, rows, ch, ka, m, kb, kc)
+}
+
+func relu(y, x []float32)              { reluGo(y, x) }
+func reluBackward(dx, dy, y []float32) { reluBackwardGo(dx, dy, y) }
+func add(y, a, b []float32)            { addGo(y, a, b) }

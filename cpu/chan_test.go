@@ -1,0 +1,67 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestChannelKernels compares the assembly loops of chan.go with the
+// portable ones on row and channel counts around the 16-wide vectors, with
+// y aliasing an input where the ops allow it.
+func TestChannelKernels(t *testing.T) {
+	if !hasAVX512 {
+		t.Skip("no AVX-512 on this CPU (or -tags purego): only the portable loops exist")
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	near := func(t *testing.T, what string, got, want []float32, tol float64) {
+		t.Helper()
+		for i := range want {
+			if d := math.Abs(float64(got[i] - want[i])); d > tol*(1+math.Abs(float64(want[i]))) || math.IsNaN(float64(got[i])) != math.IsNaN(float64(want[i])) {
+				t.Fatalf("%s[%d] = %g, want %g", what, i, got[i], want[i])
+			}
+		}
+	}
+	for _, ch := range []int{16, 32, 48, 64, 128} {
+		for _, rows := range []int{1, 3, 256, 257} {
+			t.Run(fmt.Sprintf("ch=%d/rows=%d", ch, rows), func(t *testing.T) {
+				x, z, mu := randSlice(rng, rows*ch), randSlice(rng, rows*ch), randSlice(rng, ch)
+				ka, kb, kc := randSlice(rng, ch), randSlice(rng, ch), randSlice(rng, ch)
+				g1, g2, w1, w2 := make([]float32, ch), make([]float32, ch), make([]float32, ch), make([]float32, ch)
+				sumsBlock(x, rows, ch, mu, g1, g2)
+				sumsBlockGo(x, rows, ch, mu, w1, w2)
+				near(t, "sums s1", g1, w1, 1e-4)
+				near(t, "sums s2", g2, w2, 1e-4)
+				dotsBlock(x, z, rows, ch, mu, g1, g2)
+				dotsBlockGo(x, z, rows, ch, mu, w1, w2)
+				near(t, "dots s1", g1, w1, 1e-4)
+				near(t, "dots s2", g2, w2, 1e-4)
+				got, want := append([]float32(nil), x...), make([]float32, len(x))
+				affineRowsGo(want, x, z, rows, ch, ka, mu, kb, kc)
+				affineRows(got, got, z, rows, ch, ka, mu, kb, kc) // in place
+				near(t, "affine", got, want, 1e-6)
+			})
+		}
+	}
+	for _, n := range []int{1, 15, 16, 17, 33, 1000} {
+		t.Run(fmt.Sprintf("elementwise/n=%d", n), func(t *testing.T) {
+			a, b := randSlice(rng, n), randSlice(rng, n)
+			// Edge values where a mask could go wrong: ±0, NaN of either sign, ±Inf.
+			special := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), -float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+			for i := range min(n, len(special)) {
+				a[i] = special[i]
+			}
+			got, want := make([]float32, n), make([]float32, n)
+			relu(got, a)
+			reluGo(want, a)
+			near(t, "relu", got, want, 0)
+			reluBackward(got, b, a)
+			reluBackwardGo(want, b, a)
+			near(t, "relu backward", got, want, 0)
+			add(got, a, b)
+			addGo(want, a, b)
+			near(t, "add", got, want, 0)
+		})
+	}
+}
