@@ -128,9 +128,14 @@ func (c *Backend) BatchNormInfer(y, x, gamma, beta, movingMean, movingVar backen
 // affineTask writes y = ka·(x-m) + kb·z + kc per channel; items are rows.
 type affineTask struct{ y, x, z, ka, m, kb, kc []float32 }
 
+// run goes through blocks of rows, so that the vector loop, which walks one
+// 16-channel strip at a time, finds the block's other strips in L1.
 func (t *affineTask) run(_, lo, hi int) {
 	ch := len(t.ka)
-	affineRows(t.y[lo*ch:hi*ch], t.x[lo*ch:hi*ch], t.z[lo*ch:hi*ch], hi-lo, ch, t.ka, t.m, t.kb, t.kc)
+	for r := lo; r < hi; r += sumBlockRows {
+		e := min(r+sumBlockRows, hi)
+		affineRows(t.y[r*ch:e*ch], t.x[r*ch:e*ch], t.z[r*ch:e*ch], e-r, ch, t.ka, t.m, t.kb, t.kc)
+	}
 }
 
 func (c *Backend) affine(y, x, z, ka, m, kb, kc []float32) {

@@ -110,7 +110,9 @@ type gemmBuffers struct {
 // gemm computes c = a·b + beta·c for row-major matrices: a is m×k (stored
 // k×m when transA), b is k×n (stored n×k when transB), c is m×n.
 func (c *Backend) gemm(transA, transB bool, m, n, k int, a, b []float32, beta float32, cm []float32) {
-	if canDirect(n) && m > 0 && k > 0 {
+	// A transposed B is copied once per call, which pays off only when many
+	// rows of A share it (the conv shapes, not a dense layer's batch).
+	if canDirect(n) && m > 0 && k > 0 && (!transB || m >= stridedTransBRows) {
 		c.stridedGemm(transA, transB, m, n, k, a, b, beta, cm)
 		return
 	}

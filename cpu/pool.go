@@ -61,14 +61,35 @@ func (t *maxPoolBackwardTask) run(_, lo, hi int) {
 		for oy := 0; oy < oh; oy++ {
 			for ox := 0; ox < ow; ox++ {
 				g := t.dy[((img*oh+oy)*ow+ox)*ch:][:ch]
-				for j := range g {
-					best := ((img*h+2*oy)*w+2*ox)*ch + j
-					for _, at := range [3]int{best + ch, best + w*ch, best + w*ch + ch} {
-						if t.x[at] > t.x[best] {
-							best = at
-						}
+				top := ((img*h+2*oy)*w + 2*ox) * ch
+				bottom := top + w*ch
+				x00, x01 := t.x[top:top+ch], t.x[top+ch:top+2*ch]
+				x10, x11 := t.x[bottom:bottom+ch], t.x[bottom+ch:bottom+2*ch]
+				d00, d01 := t.dx[top:top+ch], t.dx[top+ch:top+2*ch]
+				d10, d11 := t.dx[bottom:bottom+ch], t.dx[bottom+ch:bottom+2*ch]
+				for j, gj := range g {
+					// The first maximum in the order top-left, top-right,
+					// bottom-left, bottom-right takes the gradient.
+					best, at := x00[j], 0
+					if x01[j] > best {
+						best, at = x01[j], 1
 					}
-					t.dx[best] += g[j]
+					if x10[j] > best {
+						best, at = x10[j], 2
+					}
+					if x11[j] > best {
+						at = 3
+					}
+					switch at {
+					case 0:
+						d00[j] = gj
+					case 1:
+						d01[j] = gj
+					case 2:
+						d10[j] = gj
+					default:
+						d11[j] = gj
+					}
 				}
 			}
 		}

@@ -11,6 +11,10 @@ package cpu
 // block of A (kb × m) and B (kb × 32) that stays in L2.
 const stridedKBlock = 256
 
+// stridedTransBRows is the fewest rows of A for which gemm transposes B
+// and uses the strided kernel.
+const stridedTransBRows = 1024
+
 type stridedGemmTask struct {
 	a, b        []float32
 	c           []float32 // c itself (split by rows) or the partials (split by k)
