@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/mnistgpu/mnistgpu/kernels"
 )
@@ -92,5 +93,44 @@ func TestKernelsCompileWithNVRTC(t *testing.T) {
 	_, _, err = Compile("extern \"C\" __global__ void broken( { }", "broken.cu", []string{"--gpu-architecture=compute_" + strconv.Itoa(arch)}, false)
 	if err == nil || !strings.Contains(err.Error(), "NVRTC_ERROR_COMPILATION") || !strings.Contains(err.Error(), "broken.cu") {
 		t.Errorf("a compile error should carry NVRTC's status and log, got %v", err)
+	}
+}
+
+// Kernel arguments sit at their natural alignment, in order, with the
+// values written as the kernel will read them.
+func TestArgsPacking(t *testing.T) {
+	var a Args
+	a.Reset()
+	a.Ptr(0x1122334455667788).Int(-7).Ptr(42).Float(1.5).Int(3).Int64(1 << 40)
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	wantOff := []int{0, 8, 16, 24, 28, 32}
+	if a.n != len(wantOff) {
+		t.Fatalf("%d arguments, want %d", a.n, len(wantOff))
+	}
+	for i, w := range wantOff {
+		if int(a.off[i]) != w {
+			t.Errorf("argument %d at offset %d, want %d", i, a.off[i], w)
+		}
+	}
+	if got := *(*uint64)(unsafe.Pointer(&a.buf[0])); got != 0x1122334455667788 {
+		t.Errorf("pointer argument reads %#x", got)
+	}
+	if got := *(*int32)(unsafe.Pointer(&a.buf[8])); got != -7 {
+		t.Errorf("int argument reads %d", got)
+	}
+	if got := *(*float32)(unsafe.Pointer(&a.buf[24])); got != 1.5 {
+		t.Errorf("float argument reads %g", got)
+	}
+	if got := *(*int64)(unsafe.Pointer(&a.buf[32])); got != 1<<40 {
+		t.Errorf("int64 argument reads %d", got)
+	}
+	a.Reset()
+	for range 40 {
+		a.Int(1)
+	}
+	if a.err == nil {
+		t.Error("40 arguments should not fit")
 	}
 }
