@@ -146,11 +146,11 @@ func (c *Backend) directForward(y, x, w []float32, g convGeom, accumulate bool) 
 	offs, offsB := c.tapOffsets(d)
 	calls := c.stridedCalls()
 	c.tasks.direct = directForwardTask{y, xp, w, d, offs, offsB, calls, c.dropped, accumulate}
-	c.pool.parallel(d.n*d.tiles, 4, &c.tasks.direct)
+	c.pool.dynamic(d.n*d.tiles, 8, &c.tasks.direct)
 }
 
-// directWeightsTask: items are images; each worker sums its images' part of
-// dw into its own partial. For each tap the product is, over the image's
+// directWeightsTask: items are images; each worker adds its images' part of
+// dw to its own partial (cleared beforehand). For each tap the product is, over the image's
 // virtual pixels v, dw[tap] (cin × cout) += xpad[v + tap]ᵀ · dyV[v], with
 // rows = input channels (a stride-1 run of the padded pixel) and dyV the
 // output gradient laid out on virtual pixels, zero in the unused columns so
@@ -167,7 +167,6 @@ func (t *directWeightsTask) run(worker, lo, hi int) {
 	d := &t.d
 	size := d.kh * d.kw * d.cin * d.cout
 	part := t.partial[worker*size : (worker+1)*size]
-	clear(part)
 	s := &t.calls[worker]
 	*s = stridedCall{kPerTap: d.virtual, ar: 1, ap: d.cin, bp: d.cout}
 	rowTiles := (d.cin + maxMR - 1) / maxMR
@@ -222,8 +221,9 @@ func (c *Backend) directWeights(dw, dy, x []float32, g convGeom) {
 	offs, offsB := c.tapOffsets(d)
 	size := d.kh * d.kw * d.cin * d.cout
 	partial := grown(&c.partialDw, c.pool.size*size)
+	clear(partial)
 	c.tasks.directWeights = directWeightsTask{partial, xp, dyv, d, offs, offsB, c.stridedCalls()}
-	workers := c.pool.parallel(d.n, 1, &c.tasks.directWeights)
+	workers := c.pool.dynamic(d.n, 1, &c.tasks.directWeights)
 	copy(dw, partial[:size])
 	for w := 1; w < workers; w++ {
 		for i, v := range partial[w*size : (w+1)*size] {

@@ -3,6 +3,7 @@ package cpu
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // task is one parallel loop: run handles items [lo, hi) as worker number
@@ -20,11 +21,14 @@ type workerPool struct {
 	jobs      chan job
 	done      chan struct{}
 	closeOnce sync.Once
+	next      atomic.Int64 // the next unclaimed item of a dynamic loop
 }
 
+// job is a range [lo, hi) of t's items, or with grain > 0 a share of a
+// dynamic loop over [0, hi).
 type job struct {
-	t              task
-	worker, lo, hi int
+	t                     task
+	worker, lo, hi, grain int
 }
 
 func newWorkerPool() *workerPool {
@@ -34,7 +38,11 @@ func newWorkerPool() *workerPool {
 	for range p.size - 1 {
 		go func() {
 			for j := range p.jobs {
-				j.t.run(j.worker, j.lo, j.hi)
+				if j.grain > 0 {
+					p.claim(j.t, j.worker, j.hi, j.grain)
+				} else {
+					j.t.run(j.worker, j.lo, j.hi)
+				}
 				p.done <- struct{}{}
 			}
 		}()
@@ -63,6 +71,39 @@ func (p *workerPool) parallel(n, minChunk int, t task) int {
 		<-p.done
 	}
 	return handed + 1
+}
+
+// dynamic runs [0, n) in chunks of grain items that the workers claim as
+// they go, so a worker that is slowed down (the cores are shared) takes
+// fewer. A task's run may be called several times per worker; tasks that
+// keep per-worker state must allow for that. Returns how many workers took
+// part (each has a worker number below that).
+func (p *workerPool) dynamic(n, grain int, t task) int {
+	grain = max(grain, 1)
+	workers := min(p.size, (n+grain-1)/grain)
+	if workers <= 1 {
+		t.run(0, 0, n)
+		return 1
+	}
+	p.next.Store(0)
+	for w := 1; w < workers; w++ {
+		p.jobs <- job{t: t, worker: w, hi: n, grain: grain}
+	}
+	p.claim(t, 0, n, grain)
+	for w := 1; w < workers; w++ {
+		<-p.done
+	}
+	return workers
+}
+
+func (p *workerPool) claim(t task, worker, n, grain int) {
+	for {
+		lo := int(p.next.Add(int64(grain))) - grain
+		if lo >= n {
+			return
+		}
+		t.run(worker, lo, min(lo+grain, n))
+	}
 }
 
 // partials returns per-worker float64 scratch of `width` values per worker,

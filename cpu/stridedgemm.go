@@ -166,5 +166,5 @@ func (c *Backend) stridedGemm(transA, transB bool, m, n, k int, a, b []float32, 
 		}
 		t.accumulate = true
 	}
-	c.pool.parallel(items, 2, t)
+	c.pool.dynamic(items, 2, t)
 }
