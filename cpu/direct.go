@@ -118,18 +118,27 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 	s := &t.calls[worker]
 	dropped := t.dropped[worker*stridedCols : (worker+1)*stridedCols]
 	*s = stridedCall{offs: t.offs, offsBytes: t.offsB, kPerTap: d.cin, ar: d.cin, ap: 1, bp: d.cout, mr: maxMR}
+	var at [maxMR]int // each row's offset into y, or -1 where the row is dropped
 	for item := lo; item < hi; item++ {
 		img, tile := item/d.tiles, item%d.tiles
 		v0 := tile * maxMR
 		s.a = t.xp[img*d.imgStride+v0*d.cin:]
+		oy, ox := v0/d.wp, v0%d.wp
+		for r := range maxMR {
+			at[r] = -1
+			if oy < d.oh && ox < d.ow {
+				at[r] = ((img*d.oh+oy)*d.ow + ox) * d.cout
+			}
+			if ox++; ox == d.wp {
+				ox, oy = 0, oy+1
+			}
+		}
 		for cb := 0; cb < d.cout; cb += stridedCols {
-			for r := range maxMR {
-				oy, ox := (v0+r)/d.wp, (v0+r)%d.wp
-				if oy < d.oh && ox < d.ow {
-					at := ((img*d.oh+oy)*d.ow+ox)*d.cout + cb
-					s.rows[r] = t.y[at : at+stridedCols]
-				} else {
+			for r, o := range at {
+				if o < 0 {
 					s.rows[r] = dropped
+				} else {
+					s.rows[r] = t.y[o+cb : o+cb+stridedCols]
 				}
 			}
 			s.b = t.w[cb:]
