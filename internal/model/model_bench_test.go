@@ -3,7 +3,9 @@ package model_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/mnistgpu/mnistgpu/cpu"
 	"github.com/mnistgpu/mnistgpu/internal/backend"
@@ -100,5 +102,109 @@ func BenchmarkTestForward(b *testing.B) {
 	}
 	if err := be.Sync(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// timedBackend wraps a backend and adds up the wall time of each op; the
+// CPU backend's ops are synchronous, so this is the per-op split of a step.
+type timedBackend struct {
+	backend.Backend
+	spent map[string]time.Duration
+}
+
+func (t *timedBackend) time(op string, start time.Time) { t.spent[op] += time.Since(start) }
+
+func (t *timedBackend) Conv2D(y, x, w, b backend.Tensor, pad int) {
+	defer t.time("conv forward", time.Now())
+	t.Backend.Conv2D(y, x, w, b, pad)
+}
+
+func (t *timedBackend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
+	defer t.time("conv backward", time.Now())
+	t.Backend.Conv2DBackward(dx, dw, db, dy, x, w, pad)
+}
+
+func (t *timedBackend) Dense(y, x, w, b backend.Tensor) {
+	defer t.time("dense", time.Now())
+	t.Backend.Dense(y, x, w, b)
+}
+
+func (t *timedBackend) DenseBackward(dx, dw, db, dy, x, w backend.Tensor) {
+	defer t.time("dense", time.Now())
+	t.Backend.DenseBackward(dx, dw, db, dy, x, w)
+}
+
+func (t *timedBackend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+	defer t.time("batch norm", time.Now())
+	t.Backend.BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar, momentum, eps)
+}
+
+func (t *timedBackend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor) {
+	defer t.time("batch norm", time.Now())
+	t.Backend.BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd)
+}
+
+func (t *timedBackend) ReLU(y, x backend.Tensor) {
+	defer t.time("relu, add", time.Now())
+	t.Backend.ReLU(y, x)
+}
+
+func (t *timedBackend) ReLUBackward(dx, dy, y backend.Tensor) {
+	defer t.time("relu, add", time.Now())
+	t.Backend.ReLUBackward(dx, dy, y)
+}
+
+func (t *timedBackend) Add(y, a, b backend.Tensor) {
+	defer t.time("relu, add", time.Now())
+	t.Backend.Add(y, a, b)
+}
+
+func (t *timedBackend) MaxPool2x2(y, x backend.Tensor) {
+	defer t.time("max pool", time.Now())
+	t.Backend.MaxPool2x2(y, x)
+}
+
+func (t *timedBackend) MaxPool2x2Backward(dx, dy, x, y backend.Tensor) {
+	defer t.time("max pool", time.Now())
+	t.Backend.MaxPool2x2Backward(dx, dy, x, y)
+}
+
+func (t *timedBackend) Adam(params, grads, m, v backend.Tensor, step int, lr, beta1, beta2, eps float32) {
+	defer t.time("adam", time.Now())
+	t.Backend.Adam(params, grads, m, v, step, lr, beta1, beta2, eps)
+}
+
+// BenchmarkTrainStepOps is BenchmarkTrainStep with the time split by op
+// (ms per step), for finding what to speed up next. It allocates (the
+// timing map), so allocs/op come from BenchmarkTrainStep.
+func BenchmarkTrainStepOps(b *testing.B) {
+	for _, k := range []int{3, 5} {
+		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
+			be := &timedBackend{Backend: cpu.New(), spent: map[string]time.Duration{}}
+			m := newModel(b, be, k)
+			ds, perm := randomDataset(b, be, 64, 1)
+			batch, err := m.NewBatch(64, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			stats := be.Alloc(2)
+			be.GatherBatch(batch.X, batch.Labels, ds, perm, 0)
+			m.TrainStep(batch, stats, 0, 1e-3)
+			clear(be.spent)
+			b.ResetTimer()
+			for b.Loop() {
+				m.TrainStep(batch, stats, 0, 1e-3)
+			}
+			total := b.Elapsed()
+			var ops time.Duration
+			for op, d := range be.spent {
+				ops += d
+				b.ReportMetric(d.Seconds()*1e3/float64(b.N), strings.ReplaceAll(op, " ", "_")+"-ms")
+			}
+			b.ReportMetric((total-ops).Seconds()*1e3/float64(b.N), "other-ms")
+			if err := be.Sync(); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }
