@@ -29,6 +29,7 @@ type Backend struct {
 	allocs   []cuda.DevicePtr
 	datasets map[*dataset]struct{}
 	err      error
+	closed   bool // after Close every op fails, whatever Sync cleared
 	args     cuda.Args
 
 	convs      map[convKey]*convPlan
@@ -131,6 +132,9 @@ func (b *Backend) Device() string {
 		float64(b.props.Memory)/(1<<30), b.libs)
 }
 
+// errClosed is what every op reports after Close.
+var errClosed = errors.New("cuda: backend closed")
+
 // fail keeps the first error; the ops after it do nothing.
 func (b *Backend) fail(err error) {
 	if err != nil && b.err == nil {
@@ -141,6 +145,9 @@ func (b *Backend) fail(err error) {
 func (b *Backend) failf(format string, args ...any) { b.fail(fmt.Errorf("cuda: "+format, args...)) }
 
 func (b *Backend) Sync() error {
+	if b.closed {
+		return errClosed
+	}
 	if b.err == nil {
 		b.fail(b.stream.Synchronize())
 	}
@@ -185,7 +192,7 @@ func (b *Backend) Close() error {
 	if b.stream != nil {
 		errs = append(errs, b.stream.Destroy())
 	}
-	*b = Backend{err: errors.New("cuda: backend closed")}
+	*b = Backend{err: errClosed, closed: true}
 	return errors.Join(errs...)
 }
 

@@ -23,12 +23,21 @@ type convPlan struct {
 	bytes [3]uint64 // workspace each chosen algorithm needs
 }
 
+// destroy frees the descriptors a (possibly partly built) plan holds. Each
+// pointer is checked as its own type: a nil *TensorDesc inside an interface
+// would not compare equal to nil.
 func (p *convPlan) destroy() error {
 	var errs []error
-	for _, d := range []interface{ Destroy() error }{p.shape.X, p.shape.Y, p.shape.W, p.shape.Conv} {
-		if d != nil {
-			errs = append(errs, d.Destroy())
+	for _, t := range []*cuda.TensorDesc{p.shape.X, p.shape.Y} {
+		if t != nil {
+			errs = append(errs, t.Destroy())
 		}
+	}
+	if p.shape.W != nil {
+		errs = append(errs, p.shape.W.Destroy())
+	}
+	if p.shape.Conv != nil {
+		errs = append(errs, p.shape.Conv.Destroy())
 	}
 	return errors.Join(errs...)
 }
@@ -64,6 +73,12 @@ func (b *Backend) prepare(p *convPlan, pass cuda.ConvPass) (workspace cuda.Devic
 		return 0, false
 	}
 	if p.algo[pass] < 0 {
+		// Find considers the algorithms the descriptor's math type allows:
+		// the backend's setting, not the previous pass's winner.
+		if err := p.shape.Conv.SetMathType(b.convMath); err != nil {
+			b.fail(err)
+			return 0, false
+		}
 		perf, err := b.dnn.Find(pass, p.shape)
 		if err != nil {
 			b.fail(err)

@@ -52,8 +52,9 @@ var (
 		Hint:       "pip install nvidia-cuda-nvrtc-cu12, or install the CUDA toolkit, or set " + LibDirsEnv + " to the folder holding libnvrtc.so.12"}
 )
 
-// Libraries lists the four libraries the backend needs, in load order.
-var Libraries = []*Library{&Driver, &CuDNN, &CuBLAS, &NVRTC}
+// Libraries lists the four libraries the backend needs, in load order:
+// cuBLAS (with cuBLASLt) before cuDNN, whose engines may use cuBLASLt.
+var Libraries = []*Library{&Driver, &CuBLAS, &CuDNN, &NVRTC}
 
 // SearchEnv is what candidate search reads from the environment; tests
 // replace it.

@@ -86,11 +86,12 @@ static const char *mg_origin(void *sym) {
 // goroutines between threads: every wrapper makes the backend's context
 // current on the calling thread first (a thread-local compare when it is).
 // A failure to do so is reported as MG_CTX_FAILED with the driver's code in
-// mg_ctx_result.
+// mg_ctx_result: a plain global, since the Go side reads it in a later cgo
+// call that may run on another thread (it only feeds the error message).
 #define MG_CTX_FAILED (-1)
 static CUcontext mg_ctx;
 static __thread CUcontext mg_thread_ctx;
-static __thread int mg_ctx_result;
+static int mg_ctx_result;
 
 static void mg_set_context(CUcontext ctx) { mg_ctx = ctx; mg_thread_ctx = NULL; }
 static int mg_context_result(void) { return mg_ctx_result; }
