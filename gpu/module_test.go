@@ -7,9 +7,9 @@ import "testing"
 func TestCompileTarget(t *testing.T) {
 	supported := []int{75, 80, 86, 89, 90}
 	for _, c := range []struct {
-		arch          int
+		arch           int
 		option, target string
-		cubin, fails  bool
+		cubin, fails   bool
 	}{
 		{90, "--gpu-architecture=sm_90", "sm_90", true, false},
 		{86, "--gpu-architecture=sm_86", "sm_86", true, false},
