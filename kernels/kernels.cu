@@ -76,20 +76,27 @@ extern "C" __global__ void batchnorm_moving_update(float *moving_mean, float *mo
     }
 }
 
+// window_top_left maps output element i of a 2x2, stride-2 pool of an
+// (images, h, w, channels) input to the input index of its window's
+// top-left element.
+__device__ long long window_top_left(long long i, int h, int w, int channels) {
+    int oh = h / 2, ow = w / 2;
+    int c = (int)(i % channels);
+    long long r = i / channels;
+    int ox = (int)(r % ow);
+    r /= ow;
+    int oy = (int)(r % oh);
+    long long image = r / oh;
+    return ((image * h + 2 * oy) * w + 2 * ox) * channels + c;
+}
+
 // maxpool2x2: 2x2 windows, stride 2, floor; one thread per output element.
 extern "C" __global__ void maxpool2x2(float *y, const float *x, int images, int h, int w,
                                       int channels) {
-    int oh = h / 2, ow = w / 2;
-    long long n = (long long)images * oh * ow * channels;
+    long long n = (long long)images * (h / 2) * (w / 2) * channels;
+    long long row = (long long)w * channels;
     GRID_STRIDE_LOOP(i, n) {
-        int c = (int)(i % channels);
-        long long r = i / channels;
-        int ox = (int)(r % ow);
-        r /= ow;
-        int oy = (int)(r % oh);
-        long long image = r / oh;
-        long long top_left = ((image * h + 2 * oy) * w + 2 * ox) * channels + c;
-        long long row = (long long)w * channels;
+        long long top_left = window_top_left(i, h, w, channels);
         y[i] = fmaxf(fmaxf(x[top_left], x[top_left + channels]),
                      fmaxf(x[top_left + row], x[top_left + row + channels]));
     }
@@ -101,18 +108,11 @@ extern "C" __global__ void maxpool2x2(float *y, const float *x, int images, int 
 // columns beyond the last full window are cleared by the caller.
 extern "C" __global__ void maxpool2x2_backward(float *dx, const float *dy, const float *x,
                                                int images, int h, int w, int channels) {
-    int oh = h / 2, ow = w / 2;
-    long long n = (long long)images * oh * ow * channels;
+    long long n = (long long)images * (h / 2) * (w / 2) * channels;
+    long long row = (long long)w * channels;
     GRID_STRIDE_LOOP(i, n) {
-        int c = (int)(i % channels);
-        long long r = i / channels;
-        int ox = (int)(r % ow);
-        r /= ow;
-        int oy = (int)(r % oh);
-        long long image = r / oh;
-        long long row = (long long)w * channels;
         long long at[4];
-        at[0] = ((image * h + 2 * oy) * w + 2 * ox) * channels + c;
+        at[0] = window_top_left(i, h, w, channels);
         at[1] = at[0] + channels;
         at[2] = at[0] + row;
         at[3] = at[0] + row + channels;
