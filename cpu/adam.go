@@ -30,8 +30,7 @@ func (c *Backend) Adam(params, grads, m, v backend.Tensor, step int, lr, beta1, 
 		c.fail("adam: step %d, want ≥ 1", step)
 		return
 	}
-	t := float64(step)
-	alpha := float32(float64(lr) * math.Sqrt(1-math.Pow(float64(beta2), t)) / (1 - math.Pow(float64(beta1), t)))
+	alpha := backend.AdamStepSize(lr, beta1, beta2, step)
 	c.tasks.adam = adamTask{f32(params), f32(grads), f32(m), f32(v), alpha, beta1, beta2, eps}
 	c.pool.parallel(params.Len(), elementwiseChunk, &c.tasks.adam)
 }

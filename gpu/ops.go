@@ -5,7 +5,6 @@ package gpu
 import (
 	"errors"
 	"fmt"
-	"math"
 	"unsafe"
 
 	"github.com/mnistgpu/mnistgpu/gpu/internal/cuda"
@@ -192,9 +191,7 @@ func (b *Backend) Adam(params, grads, m, v backend.Tensor, step int, lr, beta1, 
 		b.failf("adam: step %d, want ≥ 1", step)
 		return
 	}
-	// The bias corrections, in double precision as the CPU backend computes them.
-	t := float64(step)
-	alpha := float32(float64(lr) * math.Sqrt(1-math.Pow(float64(beta2), t)) / (1 - math.Pow(float64(beta1), t)))
+	alpha := backend.AdamStepSize(lr, beta1, beta2, step)
 	b.launch("adam", n, func(a *cuda.Args) {
 		a.Ptr(ptr(params)).Ptr(ptr(grads)).Ptr(ptr(m)).Ptr(ptr(v)).Int64(int64(n)).Float(alpha).Float(beta1).Float(beta2).Float(eps)
 	})
