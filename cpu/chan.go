@@ -78,3 +78,53 @@ func addGo(y, a, b []float32) {
 		y[i] = a[i] + b[i]
 	}
 }
+
+// maxPoolRowGo writes one output row of a 2x2 max pool: y[ox,j] is the
+// maximum over input columns 2ox and 2ox+1 of rows top and bottom.
+func maxPoolRowGo(y, top, bottom []float32, ow, ch int) {
+	for ox := range ow {
+		out := y[ox*ch : (ox+1)*ch]
+		t0, t1 := top[2*ox*ch:(2*ox+1)*ch], top[(2*ox+1)*ch:(2*ox+2)*ch]
+		b0, b1 := bottom[2*ox*ch:(2*ox+1)*ch], bottom[(2*ox+1)*ch:(2*ox+2)*ch]
+		for j := range out {
+			out[j] = max(t0[j], t1[j], b0[j], b1[j])
+		}
+	}
+}
+
+// maxPoolBackwardRowGo writes the two dx rows under one output row: the
+// first maximum of each window, in the order top-left, top-right,
+// bottom-left, bottom-right, gets dy and the others 0. Finding the maximum
+// again rather than storing its index keeps the op's inputs the same on
+// every backend.
+func maxPoolBackwardRowGo(dtop, dbottom, dy, top, bottom []float32, ow, ch int) {
+	for ox := range ow {
+		g := dy[ox*ch : (ox+1)*ch]
+		a, b := 2*ox*ch, (2*ox+1)*ch
+		x00, x01, x10, x11 := top[a:a+ch], top[b:b+ch], bottom[a:a+ch], bottom[b:b+ch]
+		d00, d01, d10, d11 := dtop[a:a+ch], dtop[b:b+ch], dbottom[a:a+ch], dbottom[b:b+ch]
+		for j, gj := range g {
+			best, at := x00[j], 0
+			if x01[j] > best {
+				best, at = x01[j], 1
+			}
+			if x10[j] > best {
+				best, at = x10[j], 2
+			}
+			if x11[j] > best {
+				at = 3
+			}
+			d00[j], d01[j], d10[j], d11[j] = 0, 0, 0, 0
+			switch at {
+			case 0:
+				d00[j] = gj
+			case 1:
+				d01[j] = gj
+			case 2:
+				d10[j] = gj
+			default:
+				d11[j] = gj
+			}
+		}
+	}
+}

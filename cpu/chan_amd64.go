@@ -86,3 +86,28 @@ func add(y, a, b []float32) {
 	}
 	addGo(y[v:], a[v:], b[v:])
 }
+
+//go:noescape
+func maxPoolRowAVX512(y, top, bottom *float32, ow, ch int)
+
+//go:noescape
+func maxPoolBackwardRowAVX512(dtop, dbottom, dy, top, bottom *float32, ow, ch int)
+
+func maxPoolRow(y, top, bottom []float32, ow, ch int) {
+	if !vectorChannels(ch) || ow == 0 {
+		maxPoolRowGo(y, top, bottom, ow, ch)
+		return
+	}
+	_, _, _ = y[ow*ch-1], top[2*ow*ch-1], bottom[2*ow*ch-1]
+	maxPoolRowAVX512(&y[0], &top[0], &bottom[0], ow, ch)
+}
+
+func maxPoolBackwardRow(dtop, dbottom, dy, top, bottom []float32, ow, ch int) {
+	if !vectorChannels(ch) || ow == 0 {
+		maxPoolBackwardRowGo(dtop, dbottom, dy, top, bottom, ow, ch)
+		return
+	}
+	_, _, _ = dtop[2*ow*ch-1], dbottom[2*ow*ch-1], dy[ow*ch-1]
+	_, _ = top[2*ow*ch-1], bottom[2*ow*ch-1]
+	maxPoolBackwardRowAVX512(&dtop[0], &dbottom[0], &dy[0], &top[0], &bottom[0], ow, ch)
+}

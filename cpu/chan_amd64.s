@@ -219,3 +219,104 @@ add_loop:
 add_done:
 	VZEROUPPER
 	RET
+
+// func maxPoolRowAVX512(y, top, bottom *float32, ow, ch int)
+// One output row of a 2x2 max pool: y[ox,j] = max of the window at input
+// columns 2ox, 2ox+1 of rows top and bottom; ch a multiple of 16.
+TEXT ·maxPoolRowAVX512(SB), NOSPLIT, $0-40
+	MOVQ y+0(FP), DI
+	MOVQ top+8(FP), SI
+	MOVQ bottom+16(FP), BX
+	MOVQ ow+24(FP), CX
+	MOVQ ch+32(FP), R8
+	SHLQ $2, R8        // bytes per pixel
+	TESTQ CX, CX
+	JLE  pool_done
+
+pool_pixel:
+	XORQ DX, DX
+
+pool_strip:
+	LEAQ    (SI)(DX*1), AX
+	VMOVUPS (AX), Z0
+	VMAXPS  (AX)(R8*1), Z0, Z0
+	LEAQ    (BX)(DX*1), AX
+	VMOVUPS (AX), Z1
+	VMAXPS  (AX)(R8*1), Z1, Z1
+	VMAXPS  Z1, Z0, Z0
+	VMOVUPS Z0, (DI)(DX*1)
+	ADDQ    $64, DX
+	CMPQ    DX, R8
+	JLT     pool_strip
+	ADDQ    R8, DI
+	LEAQ    (SI)(R8*2), SI
+	LEAQ    (BX)(R8*2), BX
+	DECQ    CX
+	JNZ     pool_pixel
+
+pool_done:
+	VZEROUPPER
+	RET
+
+// func maxPoolBackwardRowAVX512(dtop, dbottom, dy, top, bottom *float32, ow, ch int)
+// One output row of the 2x2 max pool's gradient: each window's first
+// maximum (top-left, top-right, bottom-left, bottom-right) gets dy, the
+// other three get 0; every element of the two dx rows is written.
+TEXT ·maxPoolBackwardRowAVX512(SB), NOSPLIT, $0-56
+	MOVQ dtop+0(FP), R9
+	MOVQ dbottom+8(FP), R10
+	MOVQ dy+16(FP), DI
+	MOVQ top+24(FP), SI
+	MOVQ bottom+32(FP), BX
+	MOVQ ow+40(FP), CX
+	MOVQ ch+48(FP), R8
+	SHLQ $2, R8
+	TESTQ CX, CX
+	JLE  poolb_done
+
+poolb_pixel:
+	XORQ DX, DX
+
+poolb_strip:
+	LEAQ    (SI)(DX*1), AX
+	VMOVUPS (AX), Z0             // top-left
+	VMOVUPS (AX)(R8*1), Z1       // top-right
+	LEAQ    (BX)(DX*1), AX
+	VMOVUPS (AX), Z2             // bottom-left
+	VMOVUPS (AX)(R8*1), Z3       // bottom-right
+	VMAXPS  Z1, Z0, Z4
+	VMAXPS  Z3, Z2, Z5
+	VMAXPS  Z5, Z4, Z4           // the window's maximum
+	VMOVUPS (DI)(DX*1), Z6       // dy
+	VCMPPS  $0, Z4, Z0, K1       // top-left is the maximum
+	VCMPPS  $0, Z4, Z1, K2
+	KANDNW  K2, K1, K2           // top-right, unless top-left was
+	KORW    K1, K2, K5
+	VCMPPS  $0, Z4, Z2, K3
+	KANDNW  K3, K5, K3           // bottom-left, unless an earlier one was
+	KORW    K5, K3, K5
+	KNOTW   K5, K4               // otherwise bottom-right
+	VMOVUPS.Z Z6, K1, Z7
+	LEAQ    (R9)(DX*1), AX
+	VMOVUPS Z7, (AX)
+	VMOVUPS.Z Z6, K2, Z7
+	VMOVUPS Z7, (AX)(R8*1)
+	VMOVUPS.Z Z6, K3, Z7
+	LEAQ    (R10)(DX*1), AX
+	VMOVUPS Z7, (AX)
+	VMOVUPS.Z Z6, K4, Z7
+	VMOVUPS Z7, (AX)(R8*1)
+	ADDQ    $64, DX
+	CMPQ    DX, R8
+	JLT     poolb_strip
+	ADDQ    R8, DI
+	LEAQ    (SI)(R8*2), SI
+	LEAQ    (BX)(R8*2), BX
+	LEAQ    (R9)(R8*2), R9
+	LEAQ    (R10)(R8*2), R10
+	DECQ    CX
+	JNZ     poolb_pixel
+
+poolb_done:
+	VZEROUPPER
+	RET

@@ -17,3 +17,9 @@ func affineRows(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32) {
 func relu(y, x []float32)              { reluGo(y, x) }
 func reluBackward(dx, dy, y []float32) { reluBackwardGo(dx, dy, y) }
 func add(y, a, b []float32)            { addGo(y, a, b) }
+
+func maxPoolRow(y, top, bottom []float32, ow, ch int) { maxPoolRowGo(y, top, bottom, ow, ch) }
+
+func maxPoolBackwardRow(dtop, dbottom, dy, top, bottom []float32, ow, ch int) {
+	maxPoolBackwardRowGo(dtop, dbottom, dy, top, bottom, ow, ch)
+}

@@ -64,4 +64,27 @@ func TestChannelKernels(t *testing.T) {
 			near(t, "add", got, want, 0)
 		})
 	}
+	for _, ch := range []int{16, 32, 64} {
+		for _, ow := range []int{1, 3, 12} {
+			t.Run(fmt.Sprintf("max pool/ch=%d/ow=%d", ch, ow), func(t *testing.T) {
+				// Values from {0, 1, 2}, so most windows have ties and the
+				// first-maximum rule decides.
+				top, bottom := make([]float32, 2*ow*ch), make([]float32, 2*ow*ch)
+				for i := range top {
+					top[i], bottom[i] = float32(rng.IntN(3)), float32(rng.IntN(3))
+				}
+				dy := randSlice(rng, ow*ch)
+				got, want := make([]float32, ow*ch), make([]float32, ow*ch)
+				maxPoolRow(got, top, bottom, ow, ch)
+				maxPoolRowGo(want, top, bottom, ow, ch)
+				near(t, "max pool", got, want, 0)
+				gt, gb := randSlice(rng, 2*ow*ch), randSlice(rng, 2*ow*ch) // every element must be written
+				wt, wb := make([]float32, 2*ow*ch), make([]float32, 2*ow*ch)
+				maxPoolBackwardRow(gt, gb, dy, top, bottom, ow, ch)
+				maxPoolBackwardRowGo(wt, wb, dy, top, bottom, ow, ch)
+				near(t, "max pool backward top", gt, wt, 0)
+				near(t, "max pool backward bottom", gb, wb, 0)
+			})
+		}
+	}
 }

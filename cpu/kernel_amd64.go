@@ -54,7 +54,7 @@ func stridedKernel(s *stridedCall, accumulate bool) {
 func kernelName() string {
 	switch {
 	case hasAVX512:
-		return "avx512 14x32 direct conv, avx2-fma 6x16 gemm"
+		return "avx512 14x32 strided + avx2-fma 6x16"
 	case hasAVX2:
 		return "avx2-fma 6x16"
 	}

@@ -22,16 +22,8 @@ func (t *maxPoolTask) run(_, lo, hi int) {
 	oh, ow := h/2, w/2
 	for r := lo; r < hi; r++ {
 		img, oy := r/oh, r%oh
-		for ox := 0; ox < ow; ox++ {
-			out := t.y[((img*oh+oy)*ow+ox)*ch:][:ch]
-			topLeft := t.x[((img*h+2*oy)*w+2*ox)*ch:][:ch]
-			topRight := t.x[((img*h+2*oy)*w+2*ox+1)*ch:][:ch]
-			bottomLeft := t.x[((img*h+2*oy+1)*w+2*ox)*ch:][:ch]
-			bottomRight := t.x[((img*h+2*oy+1)*w+2*ox+1)*ch:][:ch]
-			for j := range out {
-				out[j] = max(topLeft[j], topRight[j], bottomLeft[j], bottomRight[j])
-			}
-		}
+		top := ((img*h + 2*oy) * w) * ch
+		maxPoolRow(t.y[(img*oh+oy)*ow*ch:], t.x[top:], t.x[top+w*ch:], ow, ch)
 	}
 }
 
@@ -44,10 +36,8 @@ func (c *Backend) MaxPool2x2(y, x backend.Tensor) {
 	c.pool.parallel(n*(h/2), 4, &c.tasks.maxPool)
 }
 
-// maxPoolBackwardTask finds each window's first maximum again (in the order
-// top-left, top-right, bottom-left, bottom-right) rather than storing
-// indices, which keeps the op's inputs the same on every backend. Items are
-// images, so each worker clears and writes only its own part of dx.
+// maxPoolBackwardTask: items are images, so each worker writes only its
+// own part of dx (see maxPoolBackwardRowGo for which element gets dy).
 type maxPoolBackwardTask struct {
 	dx, dy, x []float32
 	h, w, ch  int
@@ -56,42 +46,13 @@ type maxPoolBackwardTask struct {
 func (t *maxPoolBackwardTask) run(_, lo, hi int) {
 	h, w, ch := t.h, t.w, t.ch
 	oh, ow := h/2, w/2
-	clear(t.dx[lo*h*w*ch : hi*h*w*ch])
+	if h%2 != 0 || w%2 != 0 {
+		clear(t.dx[lo*h*w*ch : hi*h*w*ch]) // the row or column no window covers
+	}
 	for img := lo; img < hi; img++ {
 		for oy := 0; oy < oh; oy++ {
-			for ox := 0; ox < ow; ox++ {
-				g := t.dy[((img*oh+oy)*ow+ox)*ch:][:ch]
-				top := ((img*h+2*oy)*w + 2*ox) * ch
-				bottom := top + w*ch
-				x00, x01 := t.x[top:top+ch], t.x[top+ch:top+2*ch]
-				x10, x11 := t.x[bottom:bottom+ch], t.x[bottom+ch:bottom+2*ch]
-				d00, d01 := t.dx[top:top+ch], t.dx[top+ch:top+2*ch]
-				d10, d11 := t.dx[bottom:bottom+ch], t.dx[bottom+ch:bottom+2*ch]
-				for j, gj := range g {
-					// The first maximum in the order top-left, top-right,
-					// bottom-left, bottom-right takes the gradient.
-					best, at := x00[j], 0
-					if x01[j] > best {
-						best, at = x01[j], 1
-					}
-					if x10[j] > best {
-						best, at = x10[j], 2
-					}
-					if x11[j] > best {
-						at = 3
-					}
-					switch at {
-					case 0:
-						d00[j] = gj
-					case 1:
-						d01[j] = gj
-					case 2:
-						d10[j] = gj
-					default:
-						d11[j] = gj
-					}
-				}
-			}
+			top := ((img*h + 2*oy) * w) * ch
+			maxPoolBackwardRow(t.dx[top:], t.dx[top+w*ch:], t.dy[(img*oh+oy)*ow*ch:], t.x[top:], t.x[top+w*ch:], ow, ch)
 		}
 	}
 }
