@@ -39,6 +39,7 @@ type Backend struct {
 	calls                                 []stridedCall
 	// stridedGemm's transposed B, per-worker partial C and tap offset.
 	transB, partialC []float32
+	transA, transC   []float32
 	packedA          [][]float32
 	zeroOffs         []int
 
@@ -66,6 +67,7 @@ type tasks struct {
 	directWeights   directWeightsTask
 	virtual         virtualTask
 	stridedGemm     stridedGemmTask
+	transpose       transposeTask
 }
 
 // New returns a CPU backend with one worker per GOMAXPROCS.

@@ -112,9 +112,15 @@ type gemmBuffers struct {
 func (c *Backend) gemm(transA, transB bool, m, n, k int, a, b []float32, beta float32, cm []float32) {
 	// A transposed B is copied once per call, which pays off only when many
 	// rows of A share it (the conv shapes, not a dense layer's batch).
-	if canDirect(n) && m > 0 && k > 0 && (!transB || m >= stridedTransBRows) {
-		c.stridedGemm(transA, transB, m, n, k, a, b, beta, cm)
-		return
+	if m > 0 && k > 0 && n > 0 {
+		switch {
+		case canDirect(n) && (!transB || m >= stridedTransBRows):
+			c.stridedGemm(transA, transB, m, n, k, a, b, beta, cm)
+			return
+		case transB && canDirect(m):
+			c.transposedGemm(transA, m, n, k, a, b, beta, cm)
+			return
+		}
 	}
 	c.tasks.matA = matrix{a, m, k, transA}
 	c.tasks.matB = matrix{b, k, n, transB}

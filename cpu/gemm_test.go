@@ -35,7 +35,7 @@ func naiveGemm(transA, transB bool, m, n, k int, a, b []float32, beta float32, c
 // GEMM's split over k, with each kernel this CPU can run: the portable
 // packed one, AVX2, the strided one in Go and in AVX-512.
 func TestGemm(t *testing.T) {
-	shapes := [][3]int{{1, 1, 1}, {6, 16, 3}, {7, 17, 5}, {13, 33, 400}, {64, 10, 128}, {100, 32, 288}, {50, 800, 32}, {288, 32, 1000}, {40, 32, 3000}, {15, 96, 1030}}
+	shapes := [][3]int{{1, 1, 1}, {6, 16, 3}, {7, 17, 5}, {13, 33, 400}, {64, 10, 128}, {100, 32, 288}, {50, 800, 32}, {288, 32, 1000}, {40, 32, 3000}, {15, 96, 1030}, {64, 200, 40}, {32, 33, 7}}
 	type variant struct {
 		name                     string
 		avx2, avx512, directConv bool

@@ -168,3 +168,50 @@ func (c *Backend) stridedGemm(transA, transB bool, m, n, k int, a, b []float32, 
 	}
 	c.pool.dynamic(items, 2, t)
 }
+
+// transposedGemm computes c = a·bᵀ + beta·c (b stored n×k) as cᵀ = b·aᵀ on
+// the strided kernel, for few rows m (a multiple of 32) and many columns n:
+// a dense layer's input gradient, where transposing b would cost more
+// than transposing a and the result.
+func (c *Backend) transposedGemm(transA bool, m, n, k int, a, b []float32, beta float32, cm []float32) {
+	at := a // aᵀ, k×m
+	if !transA {
+		at = grown(&c.transA, k*m)
+		for i := range m {
+			for p, v := range a[i*k : (i+1)*k] {
+				at[p*m+i] = v
+			}
+		}
+	}
+	ct := grown(&c.transC, n*m)
+	c.stridedGemm(false, false, n, m, k, b, at, 0, ct)
+	c.tasks.transpose = transposeTask{cm, ct, m, n, beta}
+	c.pool.parallel((n+transposeBlock-1)/transposeBlock, 4, &c.tasks.transpose)
+}
+
+// transposeTask writes c (m×n) = tᵀ + beta·c for t (n×m); items are
+// blocks of transposeBlock columns of c, whose rows of t are one
+// contiguous run that stays in L1.
+type transposeTask struct {
+	c, t []float32
+	m, n int
+	beta float32
+}
+
+const transposeBlock = 64
+
+func (t *transposeTask) run(_, lo, hi int) {
+	for jb := lo * transposeBlock; jb < min(hi*transposeBlock, t.n); jb += transposeBlock {
+		je := min(jb+transposeBlock, t.n)
+		for i := range t.m {
+			row := t.c[i*t.n+jb : i*t.n+je]
+			for j := range row {
+				v := t.t[(jb+j)*t.m+i]
+				if t.beta != 0 {
+					v += t.beta * row[j]
+				}
+				row[j] = v
+			}
+		}
+	}
+}
