@@ -1,10 +1,6 @@
 package cpu
 
-import (
-	"math"
-
-	"github.com/mnistgpu/mnistgpu/internal/backend"
-)
+import "github.com/mnistgpu/mnistgpu/internal/backend"
 
 type adamTask struct {
 	p, g, m, v               []float32
@@ -12,12 +8,7 @@ type adamTask struct {
 }
 
 func (t *adamTask) run(_, lo, hi int) {
-	p, g, m, v := t.p[lo:hi], t.g[lo:hi], t.m[lo:hi], t.v[lo:hi]
-	for i, gi := range g {
-		m[i] += (gi - m[i]) * (1 - t.beta1)
-		v[i] += (gi*gi - v[i]) * (1 - t.beta2)
-		p[i] -= t.alpha * m[i] / (float32(math.Sqrt(float64(v[i]))) + t.eps)
-	}
+	adamUpdate(t.p[lo:hi], t.g[lo:hi], t.m[lo:hi], t.v[lo:hi], t.alpha, t.beta1, t.beta2, t.eps)
 }
 
 // Adam follows Keras: epsilon is added to sqrt(v) after bias correction is

@@ -111,3 +111,15 @@ func maxPoolBackwardRow(dtop, dbottom, dy, top, bottom []float32, ow, ch int) {
 	_, _ = top[2*ow*ch-1], bottom[2*ow*ch-1]
 	maxPoolBackwardRowAVX512(&dtop[0], &dbottom[0], &dy[0], &top[0], &bottom[0], ow, ch)
 }
+
+//go:noescape
+func adamAVX512(p, grad, m, v *float32, n int, alpha, c1, c2, eps float32)
+
+func adamUpdate(p, g, m, v []float32, alpha, beta1, beta2, eps float32) {
+	n := vectorPart(len(p))
+	if n > 0 {
+		_, _, _ = g[len(p)-1], m[len(p)-1], v[len(p)-1]
+		adamAVX512(&p[0], &g[0], &m[0], &v[0], n, alpha, 1-beta1, 1-beta2, eps)
+	}
+	adamGo(p[n:], g[n:], m[n:], v[n:], alpha, beta1, beta2, eps)
+}

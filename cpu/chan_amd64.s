@@ -320,3 +320,51 @@ poolb_strip:
 poolb_done:
 	VZEROUPPER
 	RET
+
+// func adamAVX512(p, grad, m, v *float32, n int, alpha, c1, c2, eps float32)
+// The Adam update of adamGo, 16 parameters at a time, with the same
+// roundings (no fused multiply-add); n a multiple of 16.
+TEXT ·adamAVX512(SB), NOSPLIT, $0-56
+	MOVQ         p+0(FP), DI
+	MOVQ         grad+8(FP), SI
+	MOVQ         m+16(FP), BX
+	MOVQ         v+24(FP), DX
+	MOVQ         n+32(FP), CX
+	VBROADCASTSS alpha+40(FP), Z10
+	VBROADCASTSS c1+44(FP), Z11
+	VBROADCASTSS c2+48(FP), Z12
+	VBROADCASTSS eps+52(FP), Z13
+	SHRQ         $4, CX
+	TESTQ        CX, CX
+	JLE          adam_done
+
+adam_loop:
+	VMOVUPS (SI), Z0     // g
+	VMOVUPS (BX), Z1     // m
+	VMOVUPS (DX), Z2     // v
+	VSUBPS  Z1, Z0, Z3   // g - m
+	VMULPS  Z11, Z3, Z3
+	VADDPS  Z3, Z1, Z1   // m += (g - m)·c1
+	VMULPS  Z0, Z0, Z4   // g·g
+	VSUBPS  Z2, Z4, Z4
+	VMULPS  Z12, Z4, Z4
+	VADDPS  Z4, Z2, Z2   // v += (g·g - v)·c2
+	VMOVUPS Z1, (BX)
+	VMOVUPS Z2, (DX)
+	VSQRTPS Z2, Z5
+	VADDPS  Z13, Z5, Z5  // sqrt(v) + eps
+	VMULPS  Z10, Z1, Z6  // alpha·m
+	VDIVPS  Z5, Z6, Z6
+	VMOVUPS (DI), Z7
+	VSUBPS  Z6, Z7, Z7
+	VMOVUPS Z7, (DI)
+	ADDQ    $64, DI
+	ADDQ    $64, SI
+	ADDQ    $64, BX
+	ADDQ    $64, DX
+	DECQ    CX
+	JNZ     adam_loop
+
+adam_done:
+	VZEROUPPER
+	RET

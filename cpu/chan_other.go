@@ -23,3 +23,7 @@ func maxPoolRow(y, top, bottom []float32, ow, ch int) { maxPoolRowGo(y, top, bot
 func maxPoolBackwardRow(dtop, dbottom, dy, top, bottom []float32, ow, ch int) {
 	maxPoolBackwardRowGo(dtop, dbottom, dy, top, bottom, ow, ch)
 }
+
+func adamUpdate(p, g, m, v []float32, alpha, beta1, beta2, eps float32) {
+	adamGo(p, g, m, v, alpha, beta1, beta2, eps)
+}

@@ -87,4 +87,19 @@ func TestChannelKernels(t *testing.T) {
 			})
 		}
 	}
+	for _, n := range []int{1, 16, 17, 1000} {
+		t.Run(fmt.Sprintf("adam/n=%d", n), func(t *testing.T) {
+			g := randSlice(rng, n)
+			p, m, v := randSlice(rng, n), randSlice(rng, n), randSlice(rng, n)
+			for i := range v {
+				v[i] *= v[i]
+			}
+			wp, wm, wv := append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)
+			adamUpdate(p, g, m, v, 1e-3, 0.9, 0.999, 1e-7)
+			adamGo(wp, g, wm, wv, 1e-3, 0.9, 0.999, 1e-7)
+			near(t, "adam p", p, wp, 0) // same roundings: bit for bit
+			near(t, "adam m", m, wm, 0)
+			near(t, "adam v", v, wv, 0)
+		})
+	}
 }
