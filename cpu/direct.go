@@ -6,9 +6,13 @@ package cpu
 // padded width ("virtual pixels": v = oy·Wp + ox, where ox ≥ OW are unused
 // columns), tap (ky, kx) of every virtual pixel reads the padded input at
 // v + ky·Wp + kx. Consecutive pixels are therefore a fixed stride apart for
-// every tap, and the strided kernel reads a tile of 14 pixels straight from
+// every tap, and the strided kernel reads a tile of 12 pixels straight from
 // the padded image: no im2col panel is packed. The unused columns cost
 // (Wp-OW)/Wp of the arithmetic (8% on this model) and are never stored.
+
+// convRows is the number of output pixels in one tile of the direct
+// convolution.
+const convRows = 12
 
 // directGeom extends convGeom with the padded layout.
 type directGeom struct {
@@ -16,21 +20,21 @@ type directGeom struct {
 	hp, wp    int // padded input
 	imgStride int // elements per padded image
 	virtual   int // virtual output pixels per image: oh·wp
-	tiles     int // maxMR-row tiles per image
+	tiles     int // convRows-row tiles per image
 }
 
 func newDirectGeom(g convGeom) directGeom {
 	d := directGeom{convGeom: g, hp: g.h + 2*g.padH, wp: g.w + 2*g.padW}
 	d.imgStride = d.hp * d.wp * g.cin
 	d.virtual = g.oh * d.wp
-	d.tiles = (d.virtual + maxMR - 1) / maxMR
+	d.tiles = (d.virtual + convRows - 1) / convRows
 	return d
 }
 
 // paddedLen is the padded batch plus the slack the last tile of the last
 // image reads past its end (into rows whose outputs are dropped).
 func (d *directGeom) paddedLen() int {
-	lastRead := d.tiles*maxMR - 1 + (d.kh-1)*d.wp + d.kw - 1
+	lastRead := d.tiles*convRows - 1 + (d.kh-1)*d.wp + d.kw - 1
 	return (d.n-1)*d.imgStride + max(d.imgStride, (lastRead+1)*d.cin)
 }
 
@@ -117,14 +121,14 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 	d := &t.d
 	s := &t.calls[worker]
 	dropped := t.dropped[worker*stridedCols : (worker+1)*stridedCols]
-	*s = stridedCall{offs: t.offs, offsBytes: t.offsB, kPerTap: d.cin, ar: d.cin, ap: 1, bp: d.cout, mr: maxMR}
-	var at [maxMR]int // each row's offset into y, or -1 where the row is dropped
+	*s = stridedCall{offs: t.offs, offsBytes: t.offsB, kPerTap: d.cin, ar: d.cin, ap: 1, bp: d.cout, mr: convRows}
+	var at [convRows]int // each row's offset into y, or -1 where the row is dropped
 	for item := lo; item < hi; item++ {
 		img, tile := item/d.tiles, item%d.tiles
-		v0 := tile * maxMR
+		v0 := tile * convRows
 		s.a = t.xp[img*d.imgStride+v0*d.cin:]
 		oy, ox := v0/d.wp, v0%d.wp
-		for r := range maxMR {
+		for r := range convRows {
 			at[r] = -1
 			if oy < d.oh && ox < d.ow {
 				at[r] = ((img*d.oh+oy)*d.ow + ox) * d.cout
