@@ -90,20 +90,33 @@ func (c *Backend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, moving
 	xs := f32(x)
 	mean, invStd := f32(saveMean), f32(saveInvStd)
 	mu := c.stats(ch)
-	// First pass around the first row, so that the float32 block sums hold
-	// deviations rather than a common offset; second pass around the
-	// mean, exact where E[x²]-E[x]² would cancel (the small Σ(x-mean) left
-	// by rounding the mean to float32 is corrected for).
-	dev, _ := c.channelSums(sumMoments, xs, nil, xs[:ch], ch)
-	for j := range mu {
-		mu[j] = float64(xs[j]) + dev[j]/float64(m)
-		mean[j] = float32(mu[j])
+	// One pass of sums around a pilot mean (of rows spread over the
+	// batch), so that the float32 block sums hold deviations rather than a
+	// common offset and E[(x-p)²] - E[x-p]² does not cancel: p is within a
+	// fraction of a standard deviation of the mean.
+	pilot, _ := c.perChannel(ch)
+	rows := min(m, sumBlockRows)
+	clear(pilot)
+	for i := range rows {
+		r := i * m / rows
+		for j, v := range xs[r*ch : (r+1)*ch] {
+			pilot[j] += v
+		}
 	}
-	dev, sq := c.channelSums(sumMoments, xs, nil, mean, ch)
+	for j := range pilot {
+		pilot[j] /= float32(rows)
+	}
+	dev, sq := c.channelSums(sumMoments, xs, nil, pilot, ch)
+	variance := c.variances(ch)
+	for j := range mu {
+		d := dev[j] / float64(m)
+		mu[j] = float64(pilot[j]) + d
+		mean[j] = float32(mu[j])
+		variance[j] = max(sq[j]/float64(m)-d*d, 0)
+	}
 	mm, mv := f32(movingMean), f32(movingVar)
 	for j := 0; j < ch; j++ {
-		d := dev[j] / float64(m)
-		variance := sq[j]/float64(m) - d*d
+		variance := variance[j]
 		invStd[j] = float32(1 / math.Sqrt(variance+float64(eps)))
 		mm[j] = mm[j]*momentum + float32(mu[j])*(1-momentum)
 		mv[j] = mv[j]*momentum + float32(variance)*(1-momentum)
@@ -182,9 +195,13 @@ func (c *Backend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, s
 	c.affine(f32(dx), xs, dys, ka, mean, kb, kc)
 }
 
-// stats and perChannel hand out reusable per-channel buffers.
+// stats, variances and perChannel hand out reusable per-channel buffers.
 func (c *Backend) stats(n int) []float64 {
-	return grown(&c.stats64, n)
+	return grown(&c.stats64, 2*n)[:n]
+}
+
+func (c *Backend) variances(n int) []float64 {
+	return grown(&c.stats64, 2*n)[n:]
 }
 
 func (c *Backend) perChannel(n int) (a, b []float32) {
