@@ -47,6 +47,10 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 		return
 	}
 	ys := f32(y)
+	if canDirect(g.cout) {
+		c.directForward(ys, f32(x), f32(w), f32(b), g, false) // the kernel starts from the bias
+		return
+	}
 	c.broadcastRows(ys, f32(b))
 	c.conv(ys, f32(x), f32(w), g, 1)
 }
@@ -56,7 +60,7 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 // else as a GEMM that packs im2col panels from the image.
 func (c *Backend) conv(y, x, w []float32, g convGeom, beta float32) {
 	if canDirect(g.cout) {
-		c.directForward(y, x, w, g, beta != 0)
+		c.directForward(y, x, w, nil, g, beta != 0)
 		return
 	}
 	c.tasks.imageA = imageCols{x, g}

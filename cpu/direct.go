@@ -110,6 +110,7 @@ func (c *Backend) stridedCalls() []stridedCall {
 // directForwardTask: items are (image, tile) pairs.
 type directForwardTask struct {
 	y, xp, w    []float32
+	bias        []float32 // nil or cout long
 	d           directGeom
 	offs, offsB []int
 	calls       []stridedCall
@@ -146,19 +147,23 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 				}
 			}
 			s.b = t.w[cb:]
+			if t.bias != nil {
+				s.bias = t.bias[cb : cb+stridedCols]
+			}
 			stridedKernel(s, t.accumulate)
 		}
 	}
 }
 
-// directForward computes y (+)= conv(x, w) for geometry g (g.cout a
-// multiple of 32); with accumulate it adds to y, else overwrites it.
-func (c *Backend) directForward(y, x, w []float32, g convGeom, accumulate bool) {
+// directForward computes y (+)= conv(x, w) + bias for geometry g (g.cout a
+// multiple of 32, bias nil for none); with accumulate it adds to y, else
+// overwrites it.
+func (c *Backend) directForward(y, x, w, bias []float32, g convGeom, accumulate bool) {
 	d := newDirectGeom(g)
 	xp := c.pad(x, d)
 	offs, offsB := c.tapOffsets(d)
 	calls := c.stridedCalls()
-	c.tasks.direct = directForwardTask{y, xp, w, d, offs, offsB, calls, c.dropped, accumulate}
+	c.tasks.direct = directForwardTask{y, xp, w, bias, d, offs, offsB, calls, c.dropped, accumulate}
 	c.pool.dynamic(d.n*d.tiles, 8, &c.tasks.direct)
 }
 

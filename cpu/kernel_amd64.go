@@ -47,7 +47,11 @@ func stridedKernel(s *stridedCall, accumulate bool) {
 	if accumulate {
 		acc = 1
 	}
-	stridedAsm[s.mr](&s.a[0], &s.offsBytes[0], len(s.offs), s.kPerTap, s.ar, s.ap, &s.b[0], s.bp, &s.ptrs[0], acc)
+	var bias *float32
+	if s.bias != nil {
+		bias = &s.bias[0]
+	}
+	stridedAsm[s.mr](&s.a[0], &s.offsBytes[0], len(s.offs), s.kPerTap, s.ar, s.ap, &s.b[0], s.bp, &s.ptrs[0], acc, bias)
 }
 
 // kernelName says which micro-kernels run; Device reports it.

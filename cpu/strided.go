@@ -16,9 +16,9 @@ const (
 
 // stridedCall is one tile's worth of work:
 //
-//	rows[r][j] (+)= Σ_t Σ_p<kPerTap a[offs[t] + p*ap + r*ar] · b[(t*kPerTap+p)*bp + j]
+//	rows[r][j] (+)= bias[j] + Σ_t Σ_p<kPerTap a[offs[t] + p*ap + r*ar] · b[(t*kPerTap+p)*bp + j]
 //
-// for r < mr and j < 32. Each worker owns one, so filling it allocates nothing.
+// for r < mr and j < 32 (no bias: 0). Each worker owns one, so filling it allocates nothing.
 type stridedCall struct {
 	a         []float32
 	offs      []int // element offsets of the taps into a
@@ -28,6 +28,7 @@ type stridedCall struct {
 	b         []float32
 	bp        int
 	mr        int
+	bias      []float32        // nil, or at least 32 long
 	rows      [maxMR][]float32 // each at least 32 long
 	ptrs      [maxMR]*float32
 }
@@ -37,6 +38,9 @@ type stridedCall struct {
 func (s *stridedCall) check() {
 	if s.mr < 1 || s.mr > maxMR || len(s.offs) != len(s.offsBytes) || s.kPerTap < 0 {
 		panic("cpu: strided kernel: bad call")
+	}
+	if s.bias != nil {
+		_ = s.bias[stridedCols-1]
 	}
 	if len(s.offs) == 0 || s.kPerTap == 0 {
 		return
@@ -56,6 +60,11 @@ func (s *stridedCall) check() {
 // is tested against.
 func stridedGo(s *stridedCall, accumulate bool) {
 	var acc [maxMR][stridedCols]float32
+	if s.bias != nil {
+		for r := range s.mr {
+			acc[r] = [stridedCols]float32(s.bias[:stridedCols])
+		}
+	}
 	bRow := 0
 	for _, off := range s.offs {
 		for p := range s.kPerTap {

@@ -4,8 +4,8 @@
 
 #include "textflag.h"
 
-// func strided1x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided1x32(SB), NOSPLIT, $0-80
+// func strided1x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided1x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -18,8 +18,16 @@ TEXT ·strided1x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided1x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	JMP strided1x32_init
+strided1x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
+strided1x32_init:
 	TESTQ CX, CX
 	JLE strided1x32_store
 strided1x32_tap:
@@ -57,8 +65,8 @@ strided1x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided2x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided2x32(SB), NOSPLIT, $0-80
+// func strided2x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided2x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -71,10 +79,20 @@ TEXT ·strided2x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided2x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	JMP strided2x32_init
+strided2x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+strided2x32_init:
 	TESTQ CX, CX
 	JLE strided2x32_store
 strided2x32_tap:
@@ -121,8 +139,8 @@ strided2x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided3x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided3x32(SB), NOSPLIT, $0-80
+// func strided3x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided3x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -135,12 +153,24 @@ TEXT ·strided3x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided3x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	JMP strided3x32_init
+strided3x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
+strided3x32_init:
 	TESTQ CX, CX
 	JLE strided3x32_store
 strided3x32_tap:
@@ -196,8 +226,8 @@ strided3x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided4x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided4x32(SB), NOSPLIT, $0-80
+// func strided4x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided4x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -210,6 +240,19 @@ TEXT ·strided4x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided4x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	JMP strided4x32_init
+strided4x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -218,6 +261,7 @@ TEXT ·strided4x32(SB), NOSPLIT, $0-80
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+strided4x32_init:
 	TESTQ CX, CX
 	JLE strided4x32_store
 strided4x32_tap:
@@ -282,8 +326,8 @@ strided4x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided5x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided5x32(SB), NOSPLIT, $0-80
+// func strided5x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided5x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -296,6 +340,21 @@ TEXT ·strided5x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided5x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	JMP strided5x32_init
+strided5x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -306,6 +365,7 @@ TEXT ·strided5x32(SB), NOSPLIT, $0-80
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
 	VPXORD Z9, Z9, Z9
+strided5x32_init:
 	TESTQ CX, CX
 	JLE strided5x32_store
 strided5x32_tap:
@@ -379,8 +439,8 @@ strided5x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided6x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided6x32(SB), NOSPLIT, $0-80
+// func strided6x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided6x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -393,6 +453,23 @@ TEXT ·strided6x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided6x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z1, Z11
+	JMP strided6x32_init
+strided6x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -405,6 +482,7 @@ TEXT ·strided6x32(SB), NOSPLIT, $0-80
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+strided6x32_init:
 	TESTQ CX, CX
 	JLE strided6x32_store
 strided6x32_tap:
@@ -487,8 +565,8 @@ strided6x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided7x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided7x32(SB), NOSPLIT, $0-80
+// func strided7x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided7x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -501,6 +579,25 @@ TEXT ·strided7x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided7x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z1, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z1, Z13
+	JMP strided7x32_init
+strided7x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -515,6 +612,7 @@ TEXT ·strided7x32(SB), NOSPLIT, $0-80
 	VPXORD Z11, Z11, Z11
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
+strided7x32_init:
 	TESTQ CX, CX
 	JLE strided7x32_store
 strided7x32_tap:
@@ -606,8 +704,8 @@ strided7x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided8x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided8x32(SB), NOSPLIT, $0-80
+// func strided8x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided8x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -620,6 +718,27 @@ TEXT ·strided8x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided8x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z1, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z1, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z1, Z15
+	JMP strided8x32_init
+strided8x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -636,6 +755,7 @@ TEXT ·strided8x32(SB), NOSPLIT, $0-80
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
+strided8x32_init:
 	TESTQ CX, CX
 	JLE strided8x32_store
 strided8x32_tap:
@@ -738,8 +858,8 @@ strided8x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided9x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided9x32(SB), NOSPLIT, $0-80
+// func strided9x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided9x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -752,6 +872,29 @@ TEXT ·strided9x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided9x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z1, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z1, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z1, Z15
+	VMOVAPS Z0, Z16
+	VMOVAPS Z1, Z17
+	JMP strided9x32_init
+strided9x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -770,6 +913,7 @@ TEXT ·strided9x32(SB), NOSPLIT, $0-80
 	VPXORD Z15, Z15, Z15
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
+strided9x32_init:
 	TESTQ CX, CX
 	JLE strided9x32_store
 strided9x32_tap:
@@ -881,8 +1025,8 @@ strided9x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided10x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided10x32(SB), NOSPLIT, $0-80
+// func strided10x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided10x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -895,6 +1039,31 @@ TEXT ·strided10x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided10x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z1, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z1, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z1, Z15
+	VMOVAPS Z0, Z16
+	VMOVAPS Z1, Z17
+	VMOVAPS Z0, Z18
+	VMOVAPS Z1, Z19
+	JMP strided10x32_init
+strided10x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -915,6 +1084,7 @@ TEXT ·strided10x32(SB), NOSPLIT, $0-80
 	VPXORD Z17, Z17, Z17
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
+strided10x32_init:
 	TESTQ CX, CX
 	JLE strided10x32_store
 strided10x32_tap:
@@ -1035,8 +1205,8 @@ strided10x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided11x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided11x32(SB), NOSPLIT, $0-80
+// func strided11x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided11x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -1049,6 +1219,33 @@ TEXT ·strided11x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided11x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z1, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z1, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z1, Z15
+	VMOVAPS Z0, Z16
+	VMOVAPS Z1, Z17
+	VMOVAPS Z0, Z18
+	VMOVAPS Z1, Z19
+	VMOVAPS Z0, Z20
+	VMOVAPS Z1, Z21
+	JMP strided11x32_init
+strided11x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1071,6 +1268,7 @@ TEXT ·strided11x32(SB), NOSPLIT, $0-80
 	VPXORD Z19, Z19, Z19
 	VPXORD Z20, Z20, Z20
 	VPXORD Z21, Z21, Z21
+strided11x32_init:
 	TESTQ CX, CX
 	JLE strided11x32_store
 strided11x32_tap:
@@ -1200,8 +1398,8 @@ strided11x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided12x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided12x32(SB), NOSPLIT, $0-80
+// func strided12x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided12x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -1214,6 +1412,35 @@ TEXT ·strided12x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided12x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z1, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z1, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z1, Z15
+	VMOVAPS Z0, Z16
+	VMOVAPS Z1, Z17
+	VMOVAPS Z0, Z18
+	VMOVAPS Z1, Z19
+	VMOVAPS Z0, Z20
+	VMOVAPS Z1, Z21
+	VMOVAPS Z0, Z22
+	VMOVAPS Z1, Z23
+	JMP strided12x32_init
+strided12x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1238,6 +1465,7 @@ TEXT ·strided12x32(SB), NOSPLIT, $0-80
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
+strided12x32_init:
 	TESTQ CX, CX
 	JLE strided12x32_store
 strided12x32_tap:
@@ -1376,8 +1604,8 @@ strided12x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided13x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided13x32(SB), NOSPLIT, $0-80
+// func strided13x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided13x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -1390,6 +1618,37 @@ TEXT ·strided13x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided13x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z1, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z1, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z1, Z15
+	VMOVAPS Z0, Z16
+	VMOVAPS Z1, Z17
+	VMOVAPS Z0, Z18
+	VMOVAPS Z1, Z19
+	VMOVAPS Z0, Z20
+	VMOVAPS Z1, Z21
+	VMOVAPS Z0, Z22
+	VMOVAPS Z1, Z23
+	VMOVAPS Z0, Z24
+	VMOVAPS Z1, Z25
+	JMP strided13x32_init
+strided13x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1416,6 +1675,7 @@ TEXT ·strided13x32(SB), NOSPLIT, $0-80
 	VPXORD Z23, Z23, Z23
 	VPXORD Z24, Z24, Z24
 	VPXORD Z25, Z25, Z25
+strided13x32_init:
 	TESTQ CX, CX
 	JLE strided13x32_store
 strided13x32_tap:
@@ -1563,8 +1823,8 @@ strided13x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func strided14x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
-TEXT ·strided14x32(SB), NOSPLIT, $0-80
+// func strided14x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
+TEXT ·strided14x32(SB), NOSPLIT, $0-88
 	MOVQ offs+8(FP), DX
 	MOVQ ntaps+16(FP), CX
 	MOVQ ar+32(FP), R9
@@ -1577,6 +1837,39 @@ TEXT ·strided14x32(SB), NOSPLIT, $0-80
 	MOVQ b+48(FP), DI
 	MOVQ bp+56(FP), R8
 	SHLQ $2, R8
+	MOVQ bias+80(FP), AX
+	TESTQ AX, AX
+	JZ strided14x32_zero
+	VMOVUPS (AX), Z0
+	VMOVUPS 64(AX), Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z1, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z1, Z5
+	VMOVAPS Z0, Z6
+	VMOVAPS Z1, Z7
+	VMOVAPS Z0, Z8
+	VMOVAPS Z1, Z9
+	VMOVAPS Z0, Z10
+	VMOVAPS Z1, Z11
+	VMOVAPS Z0, Z12
+	VMOVAPS Z1, Z13
+	VMOVAPS Z0, Z14
+	VMOVAPS Z1, Z15
+	VMOVAPS Z0, Z16
+	VMOVAPS Z1, Z17
+	VMOVAPS Z0, Z18
+	VMOVAPS Z1, Z19
+	VMOVAPS Z0, Z20
+	VMOVAPS Z1, Z21
+	VMOVAPS Z0, Z22
+	VMOVAPS Z1, Z23
+	VMOVAPS Z0, Z24
+	VMOVAPS Z1, Z25
+	VMOVAPS Z0, Z26
+	VMOVAPS Z1, Z27
+	JMP strided14x32_init
+strided14x32_zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1605,6 +1898,7 @@ TEXT ·strided14x32(SB), NOSPLIT, $0-80
 	VPXORD Z25, Z25, Z25
 	VPXORD Z26, Z26, Z26
 	VPXORD Z27, Z27, Z27
+strided14x32_init:
 	TESTQ CX, CX
 	JLE strided14x32_store
 strided14x32_tap:

@@ -5,48 +5,48 @@
 package cpu
 
 //go:noescape
-func strided1x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided1x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided2x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided2x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided3x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided3x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided4x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided4x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided5x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided5x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided6x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided6x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided7x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided7x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided8x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided8x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided9x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided9x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided10x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided10x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided11x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided11x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided12x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided12x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided13x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided13x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 //go:noescape
-func strided14x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int)
+func strided14x32(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 // stridedAsm[mr] is the kernel for mr rows.
-var stridedAsm = [maxMR + 1]func(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int){
+var stridedAsm = [maxMR + 1]func(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32){
 	nil, strided1x32, strided2x32, strided3x32, strided4x32, strided5x32, strided6x32, strided7x32, strided8x32, strided9x32, strided10x32, strided11x32, strided12x32, strided13x32, strided14x32,
 }

@@ -8,7 +8,8 @@ import (
 )
 
 // TestStridedKernel runs every row count of the assembly kernel against
-// stridedGo on odd strides, several taps, empty loops and both store modes.
+// stridedGo on odd strides, several taps, empty loops, both store modes,
+// with and without a bias.
 func TestStridedKernel(t *testing.T) {
 	if !hasAVX512 {
 		t.Skip("no AVX-512 on this CPU (or -tags purego): only the portable kernel exists")
@@ -26,8 +27,13 @@ func TestStridedKernel(t *testing.T) {
 			{[]int{0}, 0, 1, 1, 32},
 			{nil, 4, 1, 1, 32},
 		} {
-			for _, accumulate := range []bool{false, true} {
-				name := fmt.Sprintf("mr=%d/offs=%v/k=%d/ar=%d/ap=%d/bp=%d/acc=%v", mr, tc.offs, tc.kPerTap, tc.ar, tc.ap, tc.bp, accumulate)
+			for _, mode := range []struct{ accumulate, bias bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+				accumulate := mode.accumulate
+				name := fmt.Sprintf("mr=%d/offs=%v/k=%d/ar=%d/ap=%d/bp=%d/acc=%v/bias=%v", mr, tc.offs, tc.kPerTap, tc.ar, tc.ap, tc.bp, accumulate, mode.bias)
+				var bias []float32
+				if mode.bias {
+					bias = randSlice(rng, stridedCols)
+				}
 				top := 0
 				for _, o := range tc.offs {
 					top = max(top, o)
@@ -37,7 +43,7 @@ func TestStridedKernel(t *testing.T) {
 				init := randSlice(rng, maxMR*40)
 				var got, want stridedCall
 				for _, s := range []*stridedCall{&got, &want} {
-					*s = stridedCall{a: a, offs: tc.offs, kPerTap: tc.kPerTap, ar: tc.ar, ap: tc.ap, b: b, bp: tc.bp, mr: mr}
+					*s = stridedCall{a: a, offs: tc.offs, kPerTap: tc.kPerTap, ar: tc.ar, ap: tc.ap, b: b, bp: tc.bp, mr: mr, bias: bias}
 					s.offsBytes = make([]int, len(tc.offs))
 					for i, o := range tc.offs {
 						s.offsBytes[i] = 4 * o
