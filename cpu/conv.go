@@ -82,11 +82,31 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 		return
 	}
 	dys, ws := f32(dy), f32(w)
-	c.columnSums(f32(db), dys, g.cout)
-	c.convWeights(f32(dw), dys, f32(x), g)
-	if dx == nil {
+	var dxs []float32
+	if dx != nil {
+		dxs = f32(dx)
+	}
+	if canDirect(g.cout) {
+		c.directBackward(dxs, f32(dw), f32(db), dys, f32(x), ws, g)
 		return
 	}
+	c.columnSums(f32(db), dys, g.cout)
+	c.convWeights(f32(dw), dys, f32(x), g)
+	if dx != nil {
+		c.conv(dxs, dys, c.flipKernel(ws, g), backwardGeom(g), 0)
+	}
+}
+
+// backwardGeom is the convolution that gives dx: dy convolved with the
+// kernel flipped in space and transposed in channels, padded by
+// kernel-1-pad.
+func backwardGeom(g convGeom) convGeom {
+	return newConvGeom(g.n, g.oh, g.ow, g.cout, g.kh, g.kw, g.cin, g.kh-1-g.padH, g.kw-1-g.padW)
+}
+
+// flipKernel returns w (KH, KW, Cin, Cout) flipped in space and with its
+// channels transposed, in a reused buffer.
+func (c *Backend) flipKernel(ws []float32, g convGeom) []float32 {
 	flipped := grown(&c.flipped, len(ws))
 	for ky := 0; ky < g.kh; ky++ {
 		for kx := 0; kx < g.kw; kx++ {
@@ -99,8 +119,7 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 			}
 		}
 	}
-	back := newConvGeom(g.n, g.oh, g.ow, g.cout, g.kh, g.kw, g.cin, g.kh-1-g.padH, g.kw-1-g.padW)
-	c.conv(f32(dx), dys, flipped, back, 0)
+	return flipped
 }
 
 // convWeights overwrites dw (KH, KW, Cin, Cout) with Σ over pixels of
@@ -108,7 +127,8 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 // with the image packed as B, so its 16-wide panels are runs of channels.
 func (c *Backend) convWeights(dw, dy, x []float32, g convGeom) {
 	if canDirect(g.cout) {
-		c.directWeights(dw, dy, x, g)
+		d := newDirectGeom(g)
+		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
 		return
 	}
 	pixels := g.n * g.rowsPerImage

@@ -34,9 +34,9 @@ type Backend struct {
 	gemmBufs                  gemmBuffers
 	// The direct convolution's padded image, virtual-pixel dy, per-worker
 	// weight-gradient partials, tap offsets and kernel calls (direct.go).
-	padded, virtualDy, partialDw, dropped []float32
-	offs, offsBytes                       []int
-	calls                                 []stridedCall
+	padded, paddedDy, virtualDy, partialDw, dropped []float32
+	offs, offsBytes                                 []int
+	calls                                           []stridedCall
 	// stridedGemm's transposed B, per-worker partial C and tap offset.
 	transB, partialC []float32
 	transA, transC   []float32
@@ -94,7 +94,7 @@ func (c *Backend) Sync() error {
 func (c *Backend) Close() error {
 	c.pool.close()
 	c.dwT, c.flipped, c.gemmBufs = nil, nil, gemmBuffers{}
-	c.padded, c.virtualDy, c.partialDw = nil, nil, nil
+	c.padded, c.paddedDy, c.virtualDy, c.partialDw = nil, nil, nil, nil
 	return nil
 }
 

@@ -53,11 +53,23 @@ var directConv = hasAVX512
 type padTask struct {
 	dst, src []float32
 	d        directGeom
+	// With sums set (workers × cin), each worker also adds up the
+	// channels of the rows it copies, while they are in cache.
+	sums        []float64
+	block, zero []float32 // workers × 2·cin, cin
 }
 
-func (t *padTask) run(_, lo, hi int) {
+func (t *padTask) run(worker, lo, hi int) {
 	d := &t.d
 	rowLen := d.w * d.cin
+	var acc, s1, s2 []float32
+	var total []float64
+	if t.sums != nil {
+		total = t.sums[worker*d.cin : (worker+1)*d.cin]
+		clear(total)
+		s1, s2 = t.block[2*worker*d.cin:(2*worker+1)*d.cin], t.block[(2*worker+1)*d.cin:(2*worker+2)*d.cin]
+		acc = s1
+	}
 	for img := lo; img < hi; img++ {
 		out := t.dst[img*d.imgStride : (img+1)*d.imgStride]
 		top := d.padH * d.wp * d.cin
@@ -66,8 +78,15 @@ func (t *padTask) run(_, lo, hi int) {
 			row := out[top+y*d.wp*d.cin : top+(y+1)*d.wp*d.cin]
 			left := d.padW * d.cin
 			clear(row[:left])
-			copy(row[left:left+rowLen], t.src[(img*d.h+y)*rowLen:(img*d.h+y+1)*rowLen])
+			src := t.src[(img*d.h+y)*rowLen : (img*d.h+y+1)*rowLen]
+			copy(row[left:left+rowLen], src)
 			clear(row[left+rowLen:])
+			if total != nil {
+				sumsBlock(src, d.w, d.cin, t.zero, acc, s2)
+				for j, v := range acc {
+					total[j] += float64(v)
+				}
+			}
 		}
 		clear(out[top+d.h*d.wp*d.cin:])
 		if img == d.n-1 {
@@ -78,8 +97,27 @@ func (t *padTask) run(_, lo, hi int) {
 
 func (c *Backend) pad(x []float32, d directGeom) []float32 {
 	dst := grown(&c.padded, d.paddedLen())
-	c.tasks.pad = padTask{dst, x, d}
+	c.tasks.pad = padTask{dst: dst, src: x, d: d}
 	c.pool.parallel(d.n, 1, &c.tasks.pad)
+	return dst
+}
+
+// padSums pads x into buf like pad and writes the column sums of x
+// (rows × cin) into sums.
+func (c *Backend) padSums(buf *[]float32, x []float32, d directGeom, sums []float32) []float32 {
+	dst := grown(buf, d.paddedLen())
+	zero := grown(&c.zeros32, d.cin)
+	clear(zero)
+	t := &c.tasks.pad
+	*t = padTask{dst: dst, src: x, d: d, sums: c.partials(d.cin), block: grown(&c.block32, 2*c.pool.size*d.cin), zero: zero}
+	workers := c.pool.parallel(d.n, 1, t)
+	for j := range sums {
+		total := 0.0
+		for w := range workers {
+			total += t.sums[w*d.cin+j]
+		}
+		sums[j] = float32(total)
+	}
 	return dst
 }
 
@@ -160,7 +198,11 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 // overwrites it.
 func (c *Backend) directForward(y, x, w, bias []float32, g convGeom, accumulate bool) {
 	d := newDirectGeom(g)
-	xp := c.pad(x, d)
+	c.directPadded(y, c.pad(x, d), w, bias, d, accumulate)
+}
+
+// directPadded is directForward on an input already in the padded layout of d.
+func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulate bool) {
 	offs, offsB := c.tapOffsets(d)
 	calls := c.stridedCalls()
 	c.tasks.direct = directForwardTask{y, xp, w, bias, d, offs, offsB, calls, c.dropped, accumulate}
@@ -176,6 +218,7 @@ func (c *Backend) directForward(y, x, w, bias []float32, g convGeom, accumulate 
 type directWeightsTask struct {
 	partial     []float32 // workers × taps·cin·cout
 	xp, dyv     []float32
+	dyStride    int // elements from one image's virtual dy to the next
 	d           directGeom
 	offs, offsB []int
 	calls       []stridedCall
@@ -192,7 +235,7 @@ func (t *directWeightsTask) run(worker, lo, hi int) {
 		for tap := range t.offs {
 			s.offs, s.offsBytes = t.offs[tap:tap+1], t.offsB[tap:tap+1]
 			for cb := 0; cb < d.cout; cb += stridedCols {
-				s.b = t.dyv[img*d.virtual*d.cout+cb:]
+				s.b = t.dyv[img*t.dyStride+cb:]
 				for ti, ci0 := 0, 0; ti < rowTiles; ti++ {
 					// Even tiles: 32 channels go as 11, 11, 10.
 					s.mr = (d.cin - ci0 + rowTiles - ti - 1) / (rowTiles - ti)
@@ -228,19 +271,47 @@ func (t *virtualTask) run(_, lo, hi int) {
 	}
 }
 
-// directWeights writes dw (KH, KW, Cin, Cout) = Σ over pixels of the input
-// patch ⊗ dy, overwriting dw.
-func (c *Backend) directWeights(dw, dy, x []float32, g convGeom) {
-	d := newDirectGeom(g)
-	xp := c.pad(x, d)
+// virtualize lays dy out on virtual pixels (virtualTask) in a reused buffer.
+func (c *Backend) virtualize(dy []float32, d directGeom) []float32 {
 	dyv := grown(&c.virtualDy, d.n*d.virtual*d.cout)
 	c.tasks.virtual = virtualTask{dyv, dy, d}
 	c.pool.parallel(d.n, 1, &c.tasks.virtual)
+	return dyv
+}
+
+// directBackward is Conv2DBackward where canDirect(g.cout): db, dw and,
+// unless dx is nil, dx — directly as well where canDirect(g.cin). With
+// 'same' padding along the rows, dy padded for the dx convolution is also
+// the virtual-pixel dy of dw (see directWeightsTask), and its copy adds
+// up db, so dy is copied once.
+func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom) {
+	d := newDirectGeom(g)
+	back := backwardGeom(g)
+	if dx != nil && canDirect(back.cout) && g.kw-1 == 2*g.padW {
+		bd := newDirectGeom(back)
+		dyp := c.padSums(&c.paddedDy, dy, bd, db)
+		base := (back.padH*bd.wp + back.padW) * g.cout
+		c.directWeights(dw, dyp[base:], bd.imgStride, x, d)
+		c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false)
+		return
+	}
+	c.columnSums(db, dy, g.cout)
+	c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
+	if dx != nil {
+		c.conv(dx, dy, c.flipKernel(w, g), back, 0)
+	}
+}
+
+// directWeights writes dw (KH, KW, Cin, Cout) = Σ over pixels of the input
+// patch ⊗ dy, overwriting dw; dyv is dy on virtual pixels, dyStride
+// elements per image.
+func (c *Backend) directWeights(dw, dyv []float32, dyStride int, x []float32, d directGeom) {
+	xp := c.pad(x, d)
 	offs, offsB := c.tapOffsets(d)
 	size := d.kh * d.kw * d.cin * d.cout
 	partial := grown(&c.partialDw, c.pool.size*size)
 	clear(partial)
-	c.tasks.directWeights = directWeightsTask{partial, xp, dyv, d, offs, offsB, c.stridedCalls()}
+	c.tasks.directWeights = directWeightsTask{partial, xp, dyv, dyStride, d, offs, offsB, c.stridedCalls()}
 	workers := c.pool.dynamic(d.n, 1, &c.tasks.directWeights)
 	copy(dw, partial[:size])
 	for w := 1; w < workers; w++ {
