@@ -232,6 +232,10 @@ func (t *directWeightsTask) run(worker, lo, hi int) {
 	*s = stridedCall{kPerTap: d.virtual, ar: 1, ap: d.cin, bp: d.cout}
 	rowTiles := (d.cin + maxMR - 1) / maxMR
 	for img := lo; img < hi; img++ {
+		if d.cin < fewChannels {
+			t.byColumnTaps(s, part, img)
+			continue
+		}
 		for tap := range t.offs {
 			s.offs, s.offsBytes = t.offs[tap:tap+1], t.offsB[tap:tap+1]
 			for cb := 0; cb < d.cout; cb += stridedCols {
@@ -250,6 +254,38 @@ func (t *directWeightsTask) run(worker, lo, hi int) {
 			}
 		}
 	}
+}
+
+// fewChannels: below this many input channels a tile of the weight
+// gradient spans kernel columns (taps kx, kx+1, ... are one channel apart in
+// the padded image) rather than channels, which would leave the tile a row
+// or two high.
+const fewChannels = 4
+
+// byColumnTaps adds one image's part of dw with tiles whose rows are up to
+// maxMR taps of one kernel row, for one input channel.
+func (t *directWeightsTask) byColumnTaps(s *stridedCall, part []float32, img int) {
+	d := &t.d
+	s.ar = d.cin
+	for ky := range d.kh {
+		// t.offs[ky*kw] is tap (ky, 0); the tile's rows step through kx.
+		s.offs, s.offsBytes = t.offs[ky*d.kw:ky*d.kw+1], t.offsB[ky*d.kw:ky*d.kw+1]
+		for kx0 := 0; kx0 < d.kw; kx0 += maxMR {
+			s.mr = min(maxMR, d.kw-kx0)
+			for ci := range d.cin {
+				s.a = t.xp[img*d.imgStride+kx0*d.cin+ci:]
+				for cb := 0; cb < d.cout; cb += stridedCols {
+					s.b = t.dyv[img*t.dyStride+cb:]
+					for r := range s.mr {
+						at := ((ky*d.kw+kx0+r)*d.cin+ci)*d.cout + cb
+						s.rows[r] = part[at : at+stridedCols]
+					}
+					stridedKernel(s, true)
+				}
+			}
+		}
+	}
+	s.ar = 1
 }
 
 // virtualTask lays dy (n, oh, ow, cout) out on virtual pixels, zero in the
