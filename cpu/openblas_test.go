@@ -3,6 +3,7 @@
 package cpu
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -21,7 +22,7 @@ import (
 func BenchmarkVsOpenBLAS(b *testing.B) {
 	threads := runtime.GOMAXPROCS(0)
 	openblas.SetThreads(threads)
-	b.Logf("OpenBLAS %s, %d threads; ours: %s", openblas.Config(), threads, kernelName())
+	fmt.Printf("OpenBLAS %s, %d threads; ours: %s\n", openblas.Config(), threads, kernelName())
 	for _, s := range gemmShapes {
 		b.Run("gemm_"+s.name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
