@@ -92,32 +92,7 @@ func TestConv2DLarge(t *testing.T) {
 				t.Fatalf("%d taps, %d pixels: the shape no longer spans several blocks of kcMax = %d, grow it", taps, pixels, kcMax)
 			}
 
-			r := newRand(uint64(200 + i))
-			xv, wv, bv := randVals(r, tc.x.len(), 1), randVals(r, tc.k.len(), 0.5), randVals(r, tc.k.cout, 0.5)
-			gv := randVals(r, ys.len(), 1)
-			x := upload(t, c, xv, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
-			w := upload(t, c, wv, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
-			b := upload(t, c, bv, tc.k.cout)
-			dy := upload(t, c, gv, ys.n, ys.h, ys.w, ys.c)
-
-			y := garbage(c, ys.n, ys.h, ys.w, ys.c)
-			c.Conv2D(y, x, w, b, tc.pad)
-			mustSync(t, c)
-			// Outputs are sums of up to 1600 float32 products, whose rounding
-			// scales with the output's RMS rather than with each small output,
-			// so atol is relative to the RMS; a wrong block offset errs by O(RMS).
-			want := convRef(xv, tc.x, wv, tc.k, bv, tc.pad)
-			checkClose(t, "y", download(t, c, y), want, fwdRtol*rmsOf(want), fwdRtol)
-
-			dx := garbage(c, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
-			dw := garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
-			db := garbage(c, tc.k.cout)
-			c.Conv2DBackward(dx, dw, db, dy, x, w, tc.pad)
-			mustSync(t, c)
-			rdx, rdw, rdb := convBackwardRef(gv, xv, tc.x, wv, tc.k, tc.pad)
-			checkGrad(t, "dx", download(t, c, dx), rdx, gradAtol, gradRtol)
-			checkGrad(t, "dw", download(t, c, dw), rdw, gradAtol, gradRtol)
-			checkGrad(t, "db", download(t, c, db), rdb, gradAtol, gradRtol)
+			checkConvAgainstRef(t, c, tc, uint64(200+i))
 		})
 	}
 }
@@ -169,31 +144,41 @@ func TestConv2DDirect(t *testing.T) {
 		c := New()
 		for i, tc := range cases {
 			t.Run(fmt.Sprintf("asm=%v/%s", asm, tc.name), func(t *testing.T) {
-				ys := convOut(tc.x, tc.k, tc.pad)
-				r := newRand(uint64(400 + i))
-				xv, wv, bv := randVals(r, tc.x.len(), 1), randVals(r, tc.k.len(), 0.5), randVals(r, tc.k.cout, 0.5)
-				gv := randVals(r, ys.len(), 1)
-				x := upload(t, c, xv, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
-				w := upload(t, c, wv, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
-				b := upload(t, c, bv, tc.k.cout)
-				dy := upload(t, c, gv, ys.n, ys.h, ys.w, ys.c)
-
-				y := garbage(c, ys.n, ys.h, ys.w, ys.c)
-				c.Conv2D(y, x, w, b, tc.pad)
-				mustSync(t, c)
-				want := convRef(xv, tc.x, wv, tc.k, bv, tc.pad)
-				checkClose(t, "y", download(t, c, y), want, fwdRtol*rmsOf(want), fwdRtol)
-
-				dx := garbage(c, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
-				dw := garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
-				db := garbage(c, tc.k.cout)
-				c.Conv2DBackward(dx, dw, db, dy, x, w, tc.pad)
-				mustSync(t, c)
-				rdx, rdw, rdb := convBackwardRef(gv, xv, tc.x, wv, tc.k, tc.pad)
-				checkGrad(t, "dx", download(t, c, dx), rdx, gradAtol, gradRtol)
-				checkGrad(t, "dw", download(t, c, dw), rdw, gradAtol, gradRtol)
-				checkGrad(t, "db", download(t, c, db), rdb, gradAtol, gradRtol)
+				checkConvAgainstRef(t, c, tc, uint64(400+i))
 			})
 		}
 	}
+}
+
+// checkConvAgainstRef runs tc forward and backward on c and compares with
+// convRef and convBackwardRef (itself checked against finite differences
+// in TestConv2D). Outputs are sums of many float32 products, whose rounding
+// scales with the output's RMS rather than with each small output, so the
+// forward atol is relative to the RMS; a wrong offset errs by O(RMS).
+func checkConvAgainstRef(t *testing.T, c *Backend, tc convCase, seed uint64) {
+	t.Helper()
+	ys := convOut(tc.x, tc.k, tc.pad)
+	r := newRand(seed)
+	xv, wv, bv := randVals(r, tc.x.len(), 1), randVals(r, tc.k.len(), 0.5), randVals(r, tc.k.cout, 0.5)
+	gv := randVals(r, ys.len(), 1)
+	x := upload(t, c, xv, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
+	w := upload(t, c, wv, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
+	b := upload(t, c, bv, tc.k.cout)
+	dy := upload(t, c, gv, ys.n, ys.h, ys.w, ys.c)
+
+	y := garbage(c, ys.n, ys.h, ys.w, ys.c)
+	c.Conv2D(y, x, w, b, tc.pad)
+	mustSync(t, c)
+	want := convRef(xv, tc.x, wv, tc.k, bv, tc.pad)
+	checkClose(t, "y", download(t, c, y), want, fwdRtol*rmsOf(want), fwdRtol)
+
+	dx := garbage(c, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
+	dw := garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
+	db := garbage(c, tc.k.cout)
+	c.Conv2DBackward(dx, dw, db, dy, x, w, tc.pad)
+	mustSync(t, c)
+	rdx, rdw, rdb := convBackwardRef(gv, xv, tc.x, wv, tc.k, tc.pad)
+	checkGrad(t, "dx", download(t, c, dx), rdx, gradAtol, gradRtol)
+	checkGrad(t, "dw", download(t, c, dw), rdw, gradAtol, gradRtol)
+	checkGrad(t, "db", download(t, c, db), rdb, gradAtol, gradRtol)
 }
