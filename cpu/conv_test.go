@@ -3,6 +3,8 @@ package cpu
 import (
 	"fmt"
 	"testing"
+
+	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
 // convCase is one convolution shape: input, kernel, padding each side.
@@ -29,14 +31,9 @@ func TestConv2D(t *testing.T) {
 	c := New()
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRand(uint64(100 + i))
-			ys := convOut(tc.x, tc.k, tc.pad)
-			xv, wv, bv := randVals(r, tc.x.len(), 1), randVals(r, tc.k.len(), 0.5), randVals(r, tc.k.cout, 0.5)
-			gv := randVals(r, ys.len(), 1)
-			x := upload(t, c, xv, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
-			w := upload(t, c, wv, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
-			b := upload(t, c, bv, tc.k.cout)
-			dy := upload(t, c, gv, ys.n, ys.h, ys.w, ys.c)
+			in := newConvInputs(t, c, tc, uint64(100+i))
+			ys, xv, wv, bv, gv := in.ys, in.xv, in.wv, in.bv, in.gv
+			x, w, b, dy := in.x, in.w, in.b, in.dy
 
 			y := garbage(c, ys.n, ys.h, ys.w, ys.c)
 			c.Conv2D(y, x, w, b, tc.pad)
@@ -157,14 +154,9 @@ func TestConv2DDirect(t *testing.T) {
 // forward atol is relative to the RMS; a wrong offset errs by O(RMS).
 func checkConvAgainstRef(t *testing.T, c *Backend, tc convCase, seed uint64) {
 	t.Helper()
-	ys := convOut(tc.x, tc.k, tc.pad)
-	r := newRand(seed)
-	xv, wv, bv := randVals(r, tc.x.len(), 1), randVals(r, tc.k.len(), 0.5), randVals(r, tc.k.cout, 0.5)
-	gv := randVals(r, ys.len(), 1)
-	x := upload(t, c, xv, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
-	w := upload(t, c, wv, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
-	b := upload(t, c, bv, tc.k.cout)
-	dy := upload(t, c, gv, ys.n, ys.h, ys.w, ys.c)
+	in := newConvInputs(t, c, tc, seed)
+	ys, xv, wv, bv, gv := in.ys, in.xv, in.wv, in.bv, in.gv
+	x, w, b, dy := in.x, in.w, in.b, in.dy
 
 	y := garbage(c, ys.n, ys.h, ys.w, ys.c)
 	c.Conv2D(y, x, w, b, tc.pad)
@@ -181,4 +173,25 @@ func checkConvAgainstRef(t *testing.T, c *Backend, tc convCase, seed uint64) {
 	checkGrad(t, "dx", download(t, c, dx), rdx, gradAtol, gradRtol)
 	checkGrad(t, "dw", download(t, c, dw), rdw, gradAtol, gradRtol)
 	checkGrad(t, "db", download(t, c, db), rdb, gradAtol, gradRtol)
+}
+
+// convInputs are random x, w, b and an output gradient dy for a case, as
+// values and as tensors on a backend.
+type convInputs struct {
+	ys             nhwc
+	xv, wv, bv, gv []float64
+	x, w, b, dy    backend.Tensor
+}
+
+func newConvInputs(t testing.TB, c *Backend, tc convCase, seed uint64) convInputs {
+	t.Helper()
+	in := convInputs{ys: convOut(tc.x, tc.k, tc.pad)}
+	r := newRand(seed)
+	in.xv, in.wv, in.bv = randVals(r, tc.x.len(), 1), randVals(r, tc.k.len(), 0.5), randVals(r, tc.k.cout, 0.5)
+	in.gv = randVals(r, in.ys.len(), 1)
+	in.x = upload(t, c, in.xv, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
+	in.w = upload(t, c, in.wv, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout)
+	in.b = upload(t, c, in.bv, tc.k.cout)
+	in.dy = upload(t, c, in.gv, in.ys.n, in.ys.h, in.ys.w, in.ys.c)
+	return in
 }
