@@ -209,14 +209,21 @@ func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulat
 	c.pool.dynamic(d.n*d.tiles, 8, &c.tasks.direct)
 }
 
-// directWeightsTask: items are images; each worker adds its images' part of
-// dw to its own partial (cleared beforehand). For each tap the product is, over the image's
+// weightGroups is how many fixed groups of images the weight gradient is
+// split into: each group sums into its own partial and the partials are
+// added in group order, so the result does not depend on which worker
+// took which group (training runs repeat bit for bit).
+const weightGroups = 8
+
+// directWeightsTask: items are groups of images (weightGroups). For each
+// tap the product is, over the image's
 // virtual pixels v, dw[tap] (cin × cout) += xpad[v + tap]ᵀ · dyV[v], with
 // rows = input channels (a stride-1 run of the padded pixel) and dyV the
 // output gradient laid out on virtual pixels, zero in the unused columns so
 // that they add nothing.
 type directWeightsTask struct {
-	partial     []float32 // workers × taps·cin·cout
+	partial     []float32 // groups × taps·cin·cout
+	groups      int
 	xp, dyv     []float32
 	dyStride    int // elements from one image's virtual dy to the next
 	d           directGeom
@@ -225,13 +232,20 @@ type directWeightsTask struct {
 }
 
 func (t *directWeightsTask) run(worker, lo, hi int) {
+	for group := lo; group < hi; group++ {
+		t.group(worker, group)
+	}
+}
+
+func (t *directWeightsTask) group(worker, group int) {
 	d := &t.d
 	size := d.kh * d.kw * d.cin * d.cout
-	part := t.partial[worker*size : (worker+1)*size]
+	part := t.partial[group*size : (group+1)*size]
+	clear(part)
 	s := &t.calls[worker]
 	*s = stridedCall{kPerTap: d.virtual, ar: 1, ap: d.cin, bp: d.cout}
 	rowTiles := (d.cin + maxMR - 1) / maxMR
-	for img := lo; img < hi; img++ {
+	for img := group * d.n / t.groups; img < (group+1)*d.n/t.groups; img++ {
 		if d.cin < fewChannels {
 			t.byColumnTaps(s, part, img)
 			continue
@@ -345,13 +359,13 @@ func (c *Backend) directWeights(dw, dyv []float32, dyStride int, x []float32, d 
 	xp := c.pad(x, d)
 	offs, offsB := c.tapOffsets(d)
 	size := d.kh * d.kw * d.cin * d.cout
-	partial := grown(&c.partialDw, c.pool.size*size)
-	clear(partial)
-	c.tasks.directWeights = directWeightsTask{partial, xp, dyv, dyStride, d, offs, offsB, c.stridedCalls()}
-	workers := c.pool.dynamic(d.n, 1, &c.tasks.directWeights)
+	groups := min(weightGroups, d.n)
+	partial := grown(&c.partialDw, groups*size)
+	c.tasks.directWeights = directWeightsTask{partial, groups, xp, dyv, dyStride, d, offs, offsB, c.stridedCalls()}
+	c.pool.dynamic(groups, 1, &c.tasks.directWeights)
 	copy(dw, partial[:size])
-	for w := 1; w < workers; w++ {
-		for i, v := range partial[w*size : (w+1)*size] {
+	for g := 1; g < groups; g++ {
+		for i, v := range partial[g*size : (g+1)*size] {
 			dw[i] += v
 		}
 	}
