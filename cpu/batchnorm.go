@@ -153,7 +153,7 @@ func (t *affineTask) run(_, lo, hi int) {
 
 func (c *Backend) affine(y, x, z, ka, m, kb, kc []float32) {
 	c.tasks.affine = affineTask{y, x, z, ka, m, kb, kc}
-	c.pool.parallel(len(x)/len(ka), 256, &c.tasks.affine)
+	c.pool.dynamic(len(x)/len(ka), 1024, &c.tasks.affine)
 }
 
 // coefficients hands out three reusable per-channel buffers.

@@ -155,7 +155,7 @@ func (t *broadcastRowsTask) run(_, lo, hi int) {
 
 func (c *Backend) broadcastRows(out, bias []float32) {
 	c.tasks.broadcast = broadcastRowsTask{out, bias}
-	c.pool.parallel(len(out)/len(bias), 1024, &c.tasks.broadcast)
+	c.pool.dynamic(len(out)/len(bias), 1024, &c.tasks.broadcast)
 }
 
 // columnSums writes into sums the sum of each column of m (rows × cols),

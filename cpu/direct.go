@@ -98,7 +98,7 @@ func (t *padTask) run(worker, lo, hi int) {
 func (c *Backend) pad(x []float32, d directGeom) []float32 {
 	dst := grown(&c.padded, d.paddedLen())
 	c.tasks.pad = padTask{dst: dst, src: x, d: d}
-	c.pool.parallel(d.n, 1, &c.tasks.pad)
+	c.pool.dynamic(d.n, 2, &c.tasks.pad)
 	return dst
 }
 
@@ -325,7 +325,7 @@ func (t *virtualTask) run(_, lo, hi int) {
 func (c *Backend) virtualize(dy []float32, d directGeom) []float32 {
 	dyv := grown(&c.virtualDy, d.n*d.virtual*d.cout)
 	c.tasks.virtual = virtualTask{dyv, dy, d}
-	c.pool.parallel(d.n, 1, &c.tasks.virtual)
+	c.pool.dynamic(d.n, 2, &c.tasks.virtual)
 	return dyv
 }
 

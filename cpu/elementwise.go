@@ -15,7 +15,7 @@ func (c *Backend) ReLU(y, x backend.Tensor) {
 		return
 	}
 	c.tasks.relu = reluTask{f32(y), f32(x)}
-	c.pool.parallel(x.Len(), elementwiseChunk, &c.tasks.relu)
+	c.pool.dynamic(x.Len(), elementwiseChunk, &c.tasks.relu)
 }
 
 type reluBackwardTask struct{ dx, dy, y []float32 }
@@ -29,7 +29,7 @@ func (c *Backend) ReLUBackward(dx, dy, y backend.Tensor) {
 		return
 	}
 	c.tasks.reluBackward = reluBackwardTask{f32(dx), f32(dy), f32(y)}
-	c.pool.parallel(y.Len(), elementwiseChunk, &c.tasks.reluBackward)
+	c.pool.dynamic(y.Len(), elementwiseChunk, &c.tasks.reluBackward)
 }
 
 type addTask struct{ y, a, b []float32 }
@@ -43,5 +43,5 @@ func (c *Backend) Add(y, a, b backend.Tensor) {
 		return
 	}
 	c.tasks.add = addTask{f32(y), f32(a), f32(b)}
-	c.pool.parallel(y.Len(), elementwiseChunk, &c.tasks.add)
+	c.pool.dynamic(y.Len(), elementwiseChunk, &c.tasks.add)
 }

@@ -33,7 +33,7 @@ func (c *Backend) MaxPool2x2(y, x backend.Tensor) {
 		return
 	}
 	c.tasks.maxPool = maxPoolTask{f32(y), f32(x), h, w, ch}
-	c.pool.parallel(n*(h/2), 4, &c.tasks.maxPool)
+	c.pool.dynamic(n*(h/2), 16, &c.tasks.maxPool)
 }
 
 // maxPoolBackwardTask: items are images, so each worker writes only its
@@ -63,5 +63,5 @@ func (c *Backend) MaxPool2x2Backward(dx, dy, x, y backend.Tensor) {
 		return
 	}
 	c.tasks.maxPoolBackward = maxPoolBackwardTask{f32(dx), f32(dy), f32(x), h, w, ch}
-	c.pool.parallel(n, 1, &c.tasks.maxPoolBackward)
+	c.pool.dynamic(n, 2, &c.tasks.maxPoolBackward)
 }

@@ -186,7 +186,7 @@ func (c *Backend) transposedGemm(transA bool, m, n, k int, a, b []float32, beta 
 	ct := grown(&c.transC, n*m)
 	c.stridedGemm(false, false, n, m, k, b, at, 0, ct)
 	c.tasks.transpose = transposeTask{cm, ct, m, n, beta}
-	c.pool.parallel((n+transposeBlock-1)/transposeBlock, 4, &c.tasks.transpose)
+	c.pool.dynamic((n+transposeBlock-1)/transposeBlock, 4, &c.tasks.transpose)
 }
 
 // transposeTask writes c (m×n) = tᵀ + beta·c for t (n×m); items are
