@@ -24,37 +24,43 @@ const (
 	sumDots                   // Σ dy and Σ dy·(x - mu)
 )
 
-// sumBlockRows rows are summed in float32 (in vector registers) before
-// the block's sums are added in float64, so long batches do not lose
-// precision.
+// sumBlockRows rows go through the per-channel loops at a time, so the
+// vector loop, which walks one 16-channel strip at a time, finds the
+// block's other strips in L1.
 const sumBlockRows = 64
 
+// sumGroups is how many fixed groups of rows channelSums splits an array
+// into; each sums into its own partial and the partials are added in
+// group order, so the result does not depend on which worker took which
+// group, nor on the number of workers.
+const sumGroups = 16
+
 // channelSumsTask accumulates per-channel sums over the rows of an (M, C)
-// array, one partial pair of rows of sums per worker.
+// array; items are groups of rows.
 type channelSumsTask struct {
 	kind    sumKind
 	x, dy   []float32
 	mu      []float32 // ch
 	ch      int
-	block   []float32 // workers × 2·ch: one block's float32 sums
-	partial []float64 // workers × 2·ch
+	rows    int
+	groups  int
+	partial []float64 // groups × 2·ch
 }
 
 func (t *channelSumsTask) run(worker, lo, hi int) {
 	ch := t.ch
-	acc := t.partial[worker*2*ch : (worker+1)*2*ch]
-	clear(acc)
-	s1, s2 := t.block[worker*2*ch:worker*2*ch+ch], t.block[worker*2*ch+ch:(worker+1)*2*ch]
-	for r := lo; r < hi; r += sumBlockRows {
-		rows := min(sumBlockRows, hi-r)
-		if t.kind == sumMoments {
-			sumsBlock(t.x[r*ch:hi*ch], rows, ch, t.mu, s1, s2)
-		} else {
-			dotsBlock(t.dy[r*ch:hi*ch], t.x[r*ch:hi*ch], rows, ch, t.mu, s1, s2)
-		}
-		for j := range ch {
-			acc[j] += float64(s1[j])
-			acc[ch+j] += float64(s2[j])
+	for g := lo; g < hi; g++ {
+		s1, s2 := t.partial[2*g*ch:(2*g+1)*ch], t.partial[(2*g+1)*ch:(2*g+2)*ch]
+		clear(s1)
+		clear(s2)
+		end := (g + 1) * t.rows / t.groups
+		for r := g * t.rows / t.groups; r < end; r += sumBlockRows {
+			rows := min(sumBlockRows, end-r)
+			if t.kind == sumMoments {
+				sumsBlock(t.x[r*ch:end*ch], rows, ch, t.mu, s1, s2)
+			} else {
+				dotsBlock(t.dy[r*ch:end*ch], t.x[r*ch:end*ch], rows, ch, t.mu, s1, s2)
+			}
 		}
 	}
 }
@@ -68,14 +74,16 @@ func (c *Backend) channelSums(kind sumKind, x, dy, mu []float32, ch int) (s1, s2
 		mu = grown(&c.zeros32, ch)
 		clear(mu)
 	}
-	*t = channelSumsTask{kind: kind, x: x, dy: dy, mu: mu, ch: ch,
-		block: grown(&c.block32, c.pool.size*2*ch), partial: c.partials(2 * ch)}
+	rows := len(x) / ch
+	groups := min(sumGroups, max(1, rows/256))
+	*t = channelSumsTask{kind: kind, x: x, dy: dy, mu: mu, ch: ch, rows: rows, groups: groups,
+		partial: grown(&c.groupSums, groups*2*ch)}
 	out := grown(&c.sums64, 2*ch)
-	workers := c.pool.parallel(len(x)/ch, 256, t)
+	c.pool.dynamic(groups, 1, t)
 	for j := range out {
 		total := 0.0
-		for w := 0; w < workers; w++ {
-			total += t.partial[w*2*ch+j]
+		for g := range groups {
+			total += t.partial[g*2*ch+j]
 		}
 		out[j] = total
 	}
@@ -91,9 +99,9 @@ func (c *Backend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, moving
 	mean, invStd := f32(saveMean), f32(saveInvStd)
 	mu := c.stats(ch)
 	// One pass of sums around a pilot mean (of rows spread over the
-	// batch), so that the float32 block sums hold deviations rather than a
-	// common offset and E[(x-p)²] - E[x-p]² does not cancel: p is within a
-	// fraction of a standard deviation of the mean.
+	// batch), so that the float32 differences x-p are small and
+	// E[(x-p)²] - E[x-p]² does not cancel: p is within a fraction of a
+	// standard deviation of the mean.
 	pilot, _ := c.perChannel(ch)
 	rows := min(m, sumBlockRows)
 	clear(pilot)

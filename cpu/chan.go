@@ -8,32 +8,28 @@ import "math"
 // Both compute the same float32 expressions, so the paths differ only by
 // the order of rounding.
 
-// sumsBlock sets s1[j] = Σ_r (x[r,j]-mu[j]) and s2[j] = Σ_r (x[r,j]-mu[j])²
-// in float32; callers keep blocks short (sumBlockRows), add them up in
-// float64 and pass a mu near the data, so the float32 sums do not carry
-// a large common offset.
-func sumsBlockGo(x []float32, rows, ch int, mu, s1, s2 []float32) {
-	clear(s1[:ch])
-	clear(s2[:ch])
+// sumsBlock adds Σ_r (x[r,j]-mu[j]) to s1[j] and Σ_r (x[r,j]-mu[j])² to
+// s2[j], the differences in float32 and the sums in float64, so that long
+// batches lose nothing; mu near the data keeps the differences small.
+func sumsBlockGo(x []float32, rows, ch int, mu []float32, s1, s2 []float64) {
+	s1, s2 = s1[:ch], s2[:ch]
 	for r := range rows {
-		xr := x[r*ch : (r+1)*ch]
-		for j, v := range xr {
-			d := v - mu[j]
+		for j, v := range x[r*ch : (r+1)*ch] {
+			d := float64(v - mu[j])
 			s1[j] += d
 			s2[j] += d * d
 		}
 	}
 }
 
-// dotsBlock sets s1[j] = Σ_r a[r,j] and s2[j] = Σ_r a[r,j]·(b[r,j]-mu[j]).
-func dotsBlockGo(a, b []float32, rows, ch int, mu, s1, s2 []float32) {
-	clear(s1[:ch])
-	clear(s2[:ch])
+// dotsBlock adds Σ_r a[r,j] to s1[j] and Σ_r a[r,j]·(b[r,j]-mu[j]) to s2[j].
+func dotsBlockGo(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64) {
+	s1, s2 = s1[:ch], s2[:ch]
 	for r := range rows {
-		ar, br := a[r*ch:(r+1)*ch], b[r*ch:(r+1)*ch]
-		for j, v := range ar {
-			s1[j] += v
-			s2[j] += v * (br[j] - mu[j])
+		br := b[r*ch : (r+1)*ch]
+		for j, v := range a[r*ch : (r+1)*ch] {
+			s1[j] += float64(v)
+			s2[j] += float64(v) * float64(br[j]-mu[j])
 		}
 	}
 }

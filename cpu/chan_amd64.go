@@ -3,10 +3,10 @@
 package cpu
 
 //go:noescape
-func sumsAVX512(x *float32, rows, ch int, mu, s1, s2 *float32)
+func sumsAVX512(x *float32, rows, ch int, mu *float32, s1, s2 *float64)
 
 //go:noescape
-func dotsAVX512(a, b *float32, rows, ch int, mu, s1, s2 *float32)
+func dotsAVX512(a, b *float32, rows, ch int, mu *float32, s1, s2 *float64)
 
 //go:noescape
 func affineAVX512(y, x, z *float32, rows, ch int, ka, m, kb, kc *float32)
@@ -23,7 +23,7 @@ func addAVX512(y, a, b *float32, n int)
 // vectorChannels says whether the assembly takes rows of ch channels.
 func vectorChannels(ch int) bool { return hasAVX512 && ch > 0 && ch%16 == 0 }
 
-func sumsBlock(x []float32, rows, ch int, mu, s1, s2 []float32) {
+func sumsBlock(x []float32, rows, ch int, mu []float32, s1, s2 []float64) {
 	if !vectorChannels(ch) || rows == 0 {
 		sumsBlockGo(x, rows, ch, mu, s1, s2)
 		return
@@ -32,7 +32,7 @@ func sumsBlock(x []float32, rows, ch int, mu, s1, s2 []float32) {
 	sumsAVX512(&x[0], rows, ch, &mu[0], &s1[0], &s2[0])
 }
 
-func dotsBlock(a, b []float32, rows, ch int, mu, s1, s2 []float32) {
+func dotsBlock(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64) {
 	if !vectorChannels(ch) || rows == 0 {
 		dotsBlockGo(a, b, rows, ch, mu, s1, s2)
 		return

@@ -6,8 +6,9 @@
 // ops take an (rows, ch) array with ch a multiple of 16 and walk one 16-wide
 // column strip at a time, keeping that strip's per-channel values in registers.
 
-// func sumsAVX512(x *float32, rows, ch int, mu, s1, s2 *float32)
-// s1[j] = Σ_r (x[r,j]-mu[j]); s2[j] = Σ_r (x[r,j]-mu[j])².
+// func sumsAVX512(x *float32, rows, ch int, mu *float32, s1, s2 *float64)
+// s1[j] += Σ_r (x[r,j]-mu[j]); s2[j] += Σ_r (x[r,j]-mu[j])², the
+// differences in float32 and the sums in float64.
 TEXT ·sumsAVX512(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ rows+8(FP), CX
@@ -16,31 +17,40 @@ TEXT ·sumsAVX512(SB), NOSPLIT, $0-48
 	MOVQ s1+32(FP), R10
 	MOVQ s2+40(FP), R11
 	SHLQ $2, R8
-	XORQ DX, DX // byte offset of the strip
+	XORQ DX, DX // byte offset of the strip in a row of float32
 
 sums_strip:
-	CMPQ DX, R8
-	JGE  sums_done
-	VMOVUPS (R9)(DX*1), Z4
-	VPXORD  Z0, Z0, Z0
-	VPXORD  Z1, Z1, Z1
+	CMPQ    DX, R8
+	JGE     sums_done
+	VMOVUPS (R9)(DX*1), Z5
+	VMOVUPD (R10)(DX*2), Z0
+	VMOVUPD 64(R10)(DX*2), Z1
+	VMOVUPD (R11)(DX*2), Z2
+	VMOVUPD 64(R11)(DX*2), Z3
 	LEAQ    (SI)(DX*1), DI
 	MOVQ    CX, AX
 	TESTQ   AX, AX
 	JLE     sums_store
 
 sums_row:
-	VMOVUPS     (DI), Z2
-	VSUBPS      Z4, Z2, Z3
-	VADDPS      Z3, Z0, Z0
-	VFMADD231PS Z3, Z3, Z1
-	ADDQ        R8, DI
-	DECQ        AX
-	JNZ         sums_row
+	VMOVUPS       (DI), Z4
+	VSUBPS        Z5, Z4, Z4
+	VCVTPS2PD     Y4, Z6
+	VEXTRACTF64X4 $1, Z4, Y7
+	VCVTPS2PD     Y7, Z7
+	VADDPD        Z6, Z0, Z0
+	VADDPD        Z7, Z1, Z1
+	VFMADD231PD   Z6, Z6, Z2
+	VFMADD231PD   Z7, Z7, Z3
+	ADDQ          R8, DI
+	DECQ          AX
+	JNZ           sums_row
 
 sums_store:
-	VMOVUPS Z0, (R10)(DX*1)
-	VMOVUPS Z1, (R11)(DX*1)
+	VMOVUPD Z0, (R10)(DX*2)
+	VMOVUPD Z1, 64(R10)(DX*2)
+	VMOVUPD Z2, (R11)(DX*2)
+	VMOVUPD Z3, 64(R11)(DX*2)
 	ADDQ    $64, DX
 	JMP     sums_strip
 
@@ -48,8 +58,9 @@ sums_done:
 	VZEROUPPER
 	RET
 
-// func dotsAVX512(a, b *float32, rows, ch int, mu, s1, s2 *float32)
-// s1[j] = Σ_r a[r,j]; s2[j] = Σ_r a[r,j]·(b[r,j]-mu[j]).
+// func dotsAVX512(a, b *float32, rows, ch int, mu *float32, s1, s2 *float64)
+// s1[j] += Σ_r a[r,j]; s2[j] += Σ_r a[r,j]·(b[r,j]-mu[j]), the difference
+// in float32 and the sums in float64.
 TEXT ·dotsAVX512(SB), NOSPLIT, $0-56
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), BX
@@ -62,11 +73,13 @@ TEXT ·dotsAVX512(SB), NOSPLIT, $0-56
 	XORQ DX, DX
 
 dots_strip:
-	CMPQ DX, R8
-	JGE  dots_done
-	VMOVUPS (R9)(DX*1), Z4
-	VPXORD  Z0, Z0, Z0
-	VPXORD  Z1, Z1, Z1
+	CMPQ    DX, R8
+	JGE     dots_done
+	VMOVUPS (R9)(DX*1), Z5
+	VMOVUPD (R10)(DX*2), Z0
+	VMOVUPD 64(R10)(DX*2), Z1
+	VMOVUPD (R11)(DX*2), Z2
+	VMOVUPD 64(R11)(DX*2), Z3
 	LEAQ    (SI)(DX*1), DI
 	LEAQ    (BX)(DX*1), R12
 	MOVQ    CX, AX
@@ -74,19 +87,29 @@ dots_strip:
 	JLE     dots_store
 
 dots_row:
-	VMOVUPS     (DI), Z2
-	VADDPS      Z2, Z0, Z0
-	VMOVUPS     (R12), Z3
-	VSUBPS      Z4, Z3, Z3
-	VFMADD231PS Z3, Z2, Z1
-	ADDQ        R8, DI
-	ADDQ        R8, R12
-	DECQ        AX
-	JNZ         dots_row
+	VMOVUPS       (DI), Z4
+	VCVTPS2PD     Y4, Z6
+	VEXTRACTF64X4 $1, Z4, Y7
+	VCVTPS2PD     Y7, Z7
+	VADDPD        Z6, Z0, Z0
+	VADDPD        Z7, Z1, Z1
+	VMOVUPS       (R12), Z8
+	VSUBPS        Z5, Z8, Z8
+	VCVTPS2PD     Y8, Z9
+	VEXTRACTF64X4 $1, Z8, Y10
+	VCVTPS2PD     Y10, Z10
+	VFMADD231PD   Z9, Z6, Z2
+	VFMADD231PD   Z10, Z7, Z3
+	ADDQ          R8, DI
+	ADDQ          R8, R12
+	DECQ          AX
+	JNZ           dots_row
 
 dots_store:
-	VMOVUPS Z0, (R10)(DX*1)
-	VMOVUPS Z1, (R11)(DX*1)
+	VMOVUPD Z0, (R10)(DX*2)
+	VMOVUPD Z1, 64(R10)(DX*2)
+	VMOVUPD Z2, (R11)(DX*2)
+	VMOVUPD Z3, 64(R11)(DX*2)
 	ADDQ    $64, DX
 	JMP     dots_strip
 

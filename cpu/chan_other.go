@@ -2,11 +2,11 @@
 
 package cpu
 
-func sumsBlock(x []float32, rows, ch int, mu, s1, s2 []float32) {
+func sumsBlock(x []float32, rows, ch int, mu []float32, s1, s2 []float64) {
 	sumsBlockGo(x, rows, ch, mu, s1, s2)
 }
 
-func dotsBlock(a, b []float32, rows, ch int, mu, s1, s2 []float32) {
+func dotsBlock(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64) {
 	dotsBlockGo(a, b, rows, ch, mu, s1, s2)
 }
 

@@ -23,20 +23,33 @@ func TestChannelKernels(t *testing.T) {
 			}
 		}
 	}
+	near64 := func(t *testing.T, what string, got, want []float64) {
+		t.Helper()
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > 1e-9*(1+math.Abs(want[i])) {
+				t.Fatalf("%s[%d] = %g, want %g", what, i, got[i], want[i])
+			}
+		}
+	}
 	for _, ch := range []int{16, 32, 48, 64, 128} {
 		for _, rows := range []int{1, 3, 256, 257} {
 			t.Run(fmt.Sprintf("ch=%d/rows=%d", ch, rows), func(t *testing.T) {
 				x, z, mu := randSlice(rng, rows*ch), randSlice(rng, rows*ch), randSlice(rng, ch)
 				ka, kb, kc := randSlice(rng, ch), randSlice(rng, ch), randSlice(rng, ch)
-				g1, g2, w1, w2 := make([]float32, ch), make([]float32, ch), make([]float32, ch), make([]float32, ch)
+				// Sums add to what is there, in float64.
+				g1, g2, w1, w2 := make([]float64, ch), make([]float64, ch), make([]float64, ch), make([]float64, ch)
+				for j := range ch {
+					g1[j], g2[j] = float64(j), -float64(j)
+					w1[j], w2[j] = g1[j], g2[j]
+				}
 				sumsBlock(x, rows, ch, mu, g1, g2)
 				sumsBlockGo(x, rows, ch, mu, w1, w2)
-				near(t, "sums s1", g1, w1, 1e-4)
-				near(t, "sums s2", g2, w2, 1e-4)
+				near64(t, "sums s1", g1, w1)
+				near64(t, "sums s2", g2, w2)
 				dotsBlock(x, z, rows, ch, mu, g1, g2)
 				dotsBlockGo(x, z, rows, ch, mu, w1, w2)
-				near(t, "dots s1", g1, w1, 1e-4)
-				near(t, "dots s2", g2, w2, 1e-4)
+				near64(t, "dots s1", g1, w1)
+				near64(t, "dots s2", g2, w2)
 				got, want := append([]float32(nil), x...), make([]float32, len(x))
 				affineRowsGo(want, x, z, rows, ch, ka, mu, kb, kc)
 				affineRows(got, got, z, rows, ch, ka, mu, kb, kc) // in place

@@ -27,11 +27,13 @@ type Backend struct {
 	// stats64, sums64 and channel32 hold per-channel intermediates of batch norm.
 	stats64   []float64
 	sums64    []float64
+	groupSums []float64 // channelSums' per-group partials
+	imageSums []float64 // padSums' per-image partials
 	channel32 []float32
-	// zeros32, block32 and coeff32 hold a zero mean, per-worker float32
-	// block sums and the per-channel coefficients of an affine map.
-	zeros32, block32, coeff32 []float32
-	gemmBufs                  gemmBuffers
+	// zeros32 and coeff32 hold a zero mean and the per-channel
+	// coefficients of an affine map.
+	zeros32, coeff32 []float32
+	gemmBufs         gemmBuffers
 	// The direct convolution's padded image, virtual-pixel dy, per-worker
 	// weight-gradient partials, tap offsets and kernel calls (direct.go).
 	padded, paddedDy, virtualDy, partialDw, dropped []float32

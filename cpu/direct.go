@@ -53,24 +53,22 @@ var directConv = hasAVX512
 type padTask struct {
 	dst, src []float32
 	d        directGeom
-	// With sums set (workers × cin), each worker also adds up the
-	// channels of the rows it copies, while they are in cache.
-	sums        []float64
-	block, zero []float32 // workers × 2·cin, cin
+	// With sums set (images × 2·cin), each image's channels are also
+	// added up while its rows are in cache (the second half of an image's
+	// sums is scratch); zero is cin zeros.
+	sums []float64
+	zero []float32
 }
 
-func (t *padTask) run(worker, lo, hi int) {
+func (t *padTask) run(_, lo, hi int) {
 	d := &t.d
 	rowLen := d.w * d.cin
-	var acc, s1, s2 []float32
-	var total []float64
-	if t.sums != nil {
-		total = t.sums[worker*d.cin : (worker+1)*d.cin]
-		clear(total)
-		s1, s2 = t.block[2*worker*d.cin:(2*worker+1)*d.cin], t.block[(2*worker+1)*d.cin:(2*worker+2)*d.cin]
-		acc = s1
-	}
 	for img := lo; img < hi; img++ {
+		var s1, s2 []float64
+		if t.sums != nil {
+			s1, s2 = t.sums[2*img*d.cin:(2*img+1)*d.cin], t.sums[(2*img+1)*d.cin:(2*img+2)*d.cin]
+			clear(s1)
+		}
 		out := t.dst[img*d.imgStride : (img+1)*d.imgStride]
 		top := d.padH * d.wp * d.cin
 		clear(out[:top])
@@ -81,11 +79,8 @@ func (t *padTask) run(worker, lo, hi int) {
 			src := t.src[(img*d.h+y)*rowLen : (img*d.h+y+1)*rowLen]
 			copy(row[left:left+rowLen], src)
 			clear(row[left+rowLen:])
-			if total != nil {
-				sumsBlock(src, d.w, d.cin, t.zero, acc, s2)
-				for j, v := range acc {
-					total[j] += float64(v)
-				}
+			if s1 != nil {
+				sumsBlock(src, d.w, d.cin, t.zero, s1, s2)
 			}
 		}
 		clear(out[top+d.h*d.wp*d.cin:])
@@ -103,18 +98,18 @@ func (c *Backend) pad(x []float32, d directGeom) []float32 {
 }
 
 // padSums pads x into buf like pad and writes the column sums of x
-// (rows × cin) into sums.
+// (rows × cin) into sums, added up per image and then in image order.
 func (c *Backend) padSums(buf *[]float32, x []float32, d directGeom, sums []float32) []float32 {
 	dst := grown(buf, d.paddedLen())
 	zero := grown(&c.zeros32, d.cin)
 	clear(zero)
 	t := &c.tasks.pad
-	*t = padTask{dst: dst, src: x, d: d, sums: c.partials(d.cin), block: grown(&c.block32, 2*c.pool.size*d.cin), zero: zero}
-	workers := c.pool.parallel(d.n, 1, t)
+	*t = padTask{dst: dst, src: x, d: d, sums: grown(&c.imageSums, 2*d.n*d.cin), zero: zero}
+	c.pool.dynamic(d.n, 2, t)
 	for j := range sums {
 		total := 0.0
-		for w := range workers {
-			total += t.sums[w*d.cin+j]
+		for img := range d.n {
+			total += t.sums[2*img*d.cin+j]
 		}
 		sums[j] = float32(total)
 	}
