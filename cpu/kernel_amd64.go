@@ -58,7 +58,7 @@ func stridedKernel(s *stridedCall, accumulate bool) {
 func kernelName() string {
 	switch {
 	case hasAVX512:
-		return "avx512 14x32 strided + avx2-fma 6x16"
+		return "avx512 strided 32-wide + avx2-fma 6x16"
 	case hasAVX2:
 		return "avx2-fma 6x16"
 	}
