@@ -73,8 +73,10 @@ type tasks struct {
 }
 
 // New returns a CPU backend with one worker per GOMAXPROCS.
-func New() *Backend {
-	c := &Backend{pool: newWorkerPool()}
+func New() *Backend { return newWithPool(newWorkerPool()) }
+
+func newWithPool(p *workerPool) *Backend {
+	c := &Backend{pool: p}
 	// Backends that are dropped without Close (tests) still stop their workers.
 	runtime.AddCleanup(c, func(p *workerPool) { p.close() }, c.pool)
 	return c

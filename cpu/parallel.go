@@ -32,8 +32,10 @@ type job struct {
 	worker, lo, hi, grain int
 }
 
-func newWorkerPool() *workerPool {
-	p := &workerPool{size: runtime.GOMAXPROCS(0)}
+func newWorkerPool() *workerPool { return newWorkerPoolOf(runtime.GOMAXPROCS(0)) }
+
+func newWorkerPoolOf(size int) *workerPool {
+	p := &workerPool{size: max(size, 1)}
 	p.jobs = make(chan job, p.size)
 	p.done = make(chan struct{}, p.size)
 	for range p.size - 1 {

@@ -11,6 +11,9 @@ package cpu
 // block of A (kb × m) and B (kb × 32) that stays in L2.
 const stridedKBlock = 256
 
+// splitKGroups is the most ranges of k a split-k product is cut into.
+const splitKGroups = 8
+
 // stridedTransBRows is the fewest rows of A for which gemm transposes B
 // and uses the strided kernel.
 const stridedTransBRows = 1024
@@ -22,7 +25,7 @@ type stridedGemmTask struct {
 	m, n, k     int
 	rowTiles    int
 	splitK      bool
-	kPerWorker  int
+	kPerGroup   int
 	calls       []stridedCall
 	zeroOffs    []int
 	accumulate  bool
@@ -60,14 +63,14 @@ func (t *stridedGemmTask) run(worker, lo, hi int) {
 		}
 		return
 	}
-	// Items are workers; each sums k range [p0, p1) into its partial.
-	for w := lo; w < hi; w++ {
-		part := t.c[w*t.partialSize : (w+1)*t.partialSize]
-		p0, p1 := w*t.kPerWorker, min((w+1)*t.kPerWorker, t.k)
+	// Items are fixed ranges of k; each is summed into its own partial.
+	for g := lo; g < hi; g++ {
+		part := t.c[g*t.partialSize : (g+1)*t.partialSize]
+		p0, p1 := g*t.kPerGroup, min((g+1)*t.kPerGroup, t.k)
 		first := true
 		for pb := p0; pb < p1; pb += stridedKBlock {
 			kb := min(stridedKBlock, p1-pb)
-			packed := t.packA(t.packed[w], pb, kb)
+			packed := t.packA(t.packed[worker], pb, kb)
 			for tile := range t.rowTiles {
 				for cb := range t.colBlocks {
 					t.tile(s, part, tile, cb, pb, kb, !first, packed)
@@ -129,25 +132,27 @@ func (c *Backend) stridedGemm(transA, transB bool, m, n, k int, a, b []float32, 
 		calls: c.stridedCalls(), zeroOffs: grown(&c.zeroOffs, 1)}
 	t.zeroOffs[0] = 0
 	items := t.rowTiles * t.colBlocks
-	workers := c.pool.size
-	if k >= 4*stridedKBlock && m*n <= 1<<16 && workers > 1 {
+	if k >= 4*stridedKBlock && m*n <= 1<<16 {
+		// Fixed ranges of k, added in order: the result does not depend
+		// on the number of workers or on which took which range.
+		groups := min(splitKGroups, k/(2*stridedKBlock))
 		t.splitK = true
 		t.partialSize = m * n
-		t.kPerWorker = (k + workers - 1) / workers
-		t.c = grown(&c.partialC, workers*m*n)
-		for len(c.packedA) < workers {
+		t.kPerGroup = (k + groups - 1) / groups
+		t.c = grown(&c.partialC, groups*m*n)
+		for len(c.packedA) < c.pool.size {
 			c.packedA = append(c.packedA, nil)
 		}
-		for w := range workers {
+		for w := range c.pool.size {
 			grown(&c.packedA[w], t.rowTiles*stridedKBlock*maxMR)
 		}
 		t.packed = c.packedA
-		c.pool.parallel(workers, 1, t)
+		c.pool.dynamic(groups, 1, t)
 		part := t.c
 		for i := range cm {
 			sum := part[i]
-			for w := 1; w < workers; w++ {
-				sum += part[w*m*n+i]
+			for g := 1; g < groups; g++ {
+				sum += part[g*m*n+i]
 			}
 			if beta != 0 {
 				sum += beta * cm[i]
