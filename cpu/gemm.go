@@ -9,6 +9,11 @@ package cpu
 // Operands pack themselves: a plain matrix copies its elements, while an
 // image operand (imagecols.go) packs the columns of im2col straight from
 // the image, so a convolution never materializes them.
+//
+// Where the AVX-512 strided kernel runs (strided.go), products whose width
+// is a multiple of 32 go to stridedGemm instead (stridedgemm.go), and
+// convolutions to the direct convolution (direct.go); this packed path
+// remains for other widths, for CPUs without AVX-512 and for -tags purego.
 
 const (
 	mr = 6  // rows of a micro-tile: 6 broadcasts of A per k step
@@ -111,7 +116,8 @@ type gemmBuffers struct {
 // k×m when transA), b is k×n (stored n×k when transB), c is m×n.
 func (c *Backend) gemm(transA, transB bool, m, n, k int, a, b []float32, beta float32, cm []float32) {
 	// A transposed B is copied once per call, which pays off only when many
-	// rows of A share it (the conv shapes, not a dense layer's batch).
+	// rows of A share it (the conv shapes); a dense layer's input gradient,
+	// with few rows, is computed transposed instead.
 	if m > 0 && k > 0 && n > 0 {
 		switch {
 		case canDirect(n) && (!transB || m >= stridedTransBRows):
