@@ -39,24 +39,27 @@ extern "C" __global__ void relu(float *y, const float *x, long long n) {
     GRID_STRIDE_LOOP(i, n) { y[i] = fmaxf(x[i], 0.0f); }
 }
 
-// relu_backward passes dy where the forward output was positive; dx may be dy.
+// relu_backward passes dy except where the forward output was ≤ 0 (a NaN
+// output passes it, as on the CPU backend); dx may be dy.
 extern "C" __global__ void relu_backward(float *dx, const float *dy, const float *y, long long n) {
-    GRID_STRIDE_LOOP(i, n) { dx[i] = y[i] > 0.0f ? dy[i] : 0.0f; }
+    GRID_STRIDE_LOOP(i, n) { dx[i] = !(y[i] <= 0.0f) ? dy[i] : 0.0f; }
 }
 
 extern "C" __global__ void add(float *y, const float *a, const float *b, long long n) {
     GRID_STRIDE_LOOP(i, n) { y[i] = a[i] + b[i]; }
 }
 
-// batchnorm_infer normalises with the moving statistics; y may be x.
+// batchnorm_infer normalises with the moving statistics; y may be x. The
+// order of operations is the CPU backend's: 1/sqrt(var+eps) in double, then
+// (x - mean) * (inv_std * gamma) + beta in float.
 extern "C" __global__ void batchnorm_infer(float *y, const float *x, const float *gamma,
                                            const float *beta, const float *moving_mean,
                                            const float *moving_var, long long n, int channels,
                                            float eps) {
     GRID_STRIDE_LOOP(i, n) {
         int c = (int)(i % channels);
-        float inv_std = 1.0f / sqrtf(moving_var[c] + eps);
-        y[i] = (x[i] - moving_mean[c]) * inv_std * gamma[c] + beta[c];
+        float inv_std = (float)(1.0 / sqrt((double)moving_var[c] + (double)eps));
+        y[i] = (x[i] - moving_mean[c]) * (inv_std * gamma[c]) + beta[c];
     }
 }
 
