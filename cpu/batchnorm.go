@@ -6,6 +6,12 @@ import (
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
+// The CPU backend fuses the ReLUs next to batch norm into its passes.
+var (
+	_ backend.ReLUBatchNorm    = (*Backend)(nil)
+	_ backend.BatchNormAddReLU = (*Backend)(nil)
+)
+
 // bnShape checks that x (M, C) and every per-channel tensor fit; C is the last axis of x.
 func (c *Backend) bnShape(op string, x backend.Tensor, perChannel ...backend.Tensor) (m, ch int, ok bool) {
 	s := x.Shape()
@@ -39,6 +45,7 @@ const sumGroups = 16
 // array; items are groups of rows.
 type channelSumsTask struct {
 	kind    sumKind
+	reluX   bool // sum over max(x, 0) in place of x
 	x, dy   []float32
 	mu      []float32 // ch
 	ch      int
@@ -57,18 +64,18 @@ func (t *channelSumsTask) run(worker, lo, hi int) {
 		for r := g * t.rows / t.groups; r < end; r += sumBlockRows {
 			rows := min(sumBlockRows, end-r)
 			if t.kind == sumMoments {
-				sumsBlock(t.x[r*ch:end*ch], rows, ch, t.mu, s1, s2)
+				sumsBlock(t.x[r*ch:end*ch], rows, ch, t.mu, s1, s2, t.reluX)
 			} else {
-				dotsBlock(t.dy[r*ch:end*ch], t.x[r*ch:end*ch], rows, ch, t.mu, s1, s2)
+				dotsBlock(t.dy[r*ch:end*ch], t.x[r*ch:end*ch], rows, ch, t.mu, s1, s2, t.reluX)
 			}
 		}
 	}
 }
 
-// channelSums returns the two per-channel sums of kind over x (rows × ch)
-// and, for sumDots, dy; mu nil means zero. The results live in a buffer
-// that the next call reuses.
-func (c *Backend) channelSums(kind sumKind, x, dy, mu []float32, ch int) (s1, s2 []float64) {
+// channelSums returns the two per-channel sums of kind over x (rows × ch),
+// or max(x, 0) with reluX, and, for sumDots, dy; mu nil means zero. The
+// results live in a buffer that the next call reuses.
+func (c *Backend) channelSums(kind sumKind, x, dy, mu []float32, ch int, reluX bool) (s1, s2 []float64) {
 	t := &c.tasks.sums
 	if mu == nil {
 		mu = grown(&c.zeros32, ch)
@@ -76,7 +83,7 @@ func (c *Backend) channelSums(kind sumKind, x, dy, mu []float32, ch int) (s1, s2
 	}
 	rows := len(x) / ch
 	groups := min(sumGroups, max(1, rows/256))
-	*t = channelSumsTask{kind: kind, x: x, dy: dy, mu: mu, ch: ch, rows: rows, groups: groups,
+	*t = channelSumsTask{kind: kind, reluX: reluX, x: x, dy: dy, mu: mu, ch: ch, rows: rows, groups: groups,
 		partial: grown(&c.groupSums, groups*2*ch)}
 	out := grown(&c.sums64, 2*ch)
 	c.pool.dynamic(groups, 1, t)
@@ -91,8 +98,25 @@ func (c *Backend) channelSums(kind sumKind, x, dy, mu []float32, ch int) (s1, s2
 }
 
 func (c *Backend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
-	m, ch, ok := c.bnShape("batchnorm train", x, saveMean, saveInvStd, gamma, beta, movingMean, movingVar)
-	if !ok || !c.sameLen("batchnorm train", x.Len(), y) {
+	c.batchNormTrain("batchnorm train", y, saveMean, saveInvStd, x, nil, gamma, beta, movingMean, movingVar, momentum, eps, rowSteps{})
+}
+
+// ReLUBatchNormTrain is BatchNormTrain of max(x, 0), which it never stores.
+func (c *Backend) ReLUBatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+	c.batchNormTrain("relu batchnorm train", y, saveMean, saveInvStd, x, nil, gamma, beta, movingMean, movingVar, momentum, eps, rowSteps{reluIn: true})
+}
+
+// BatchNormAddReLUTrain writes y = max(BatchNormTrain(x) + z, 0), z nil for
+// none, in the pass that normalizes.
+func (c *Backend) BatchNormAddReLUTrain(y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+	c.batchNormTrain("batchnorm add relu train", y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar, momentum, eps, rowSteps{reluOut: true})
+}
+
+// batchNormTrain normalizes x, or max(x, 0) with s.reluIn, with its batch
+// statistics; z (nil for none) is added after, and s.reluOut applies last.
+func (c *Backend) batchNormTrain(op string, y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32, s rowSteps) {
+	m, ch, ok := c.bnShape(op, x, saveMean, saveInvStd, gamma, beta, movingMean, movingVar)
+	if !ok || !c.sameLen(op, x.Len(), y) || z != nil && !c.sameLen(op, x.Len(), z) {
 		return
 	}
 	xs := f32(x)
@@ -108,13 +132,16 @@ func (c *Backend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, moving
 	for i := range rows {
 		r := i * m / rows
 		for j, v := range xs[r*ch : (r+1)*ch] {
+			if s.reluIn {
+				v = max(v, 0)
+			}
 			pilot[j] += v
 		}
 	}
 	for j := range pilot {
 		pilot[j] /= float32(rows)
 	}
-	dev, sq := c.channelSums(sumMoments, xs, nil, pilot, ch)
+	dev, sq := c.channelSums(sumMoments, xs, nil, pilot, ch, s.reluIn)
 	variance := c.variances(ch)
 	for j := range mu {
 		d := dev[j] / float64(m)
@@ -129,12 +156,27 @@ func (c *Backend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, moving
 		mm[j] = mm[j]*momentum + float32(mu[j])*(1-momentum)
 		mv[j] = mv[j]*momentum + float32(variance)*(1-momentum)
 	}
-	c.normalize(f32(y), xs, mean, invStd, f32(gamma), f32(beta))
+	c.normalize(f32(y), xs, optional(z), mean, invStd, f32(gamma), f32(beta), s)
 }
 
 func (c *Backend) BatchNormInfer(y, x, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
-	_, ch, ok := c.bnShape("batchnorm infer", x, gamma, beta, movingMean, movingVar)
-	if !ok || !c.sameLen("batchnorm infer", x.Len(), y) {
+	c.batchNormInfer("batchnorm infer", y, x, nil, gamma, beta, movingMean, movingVar, eps, rowSteps{})
+}
+
+// ReLUBatchNormInfer is BatchNormInfer of max(x, 0); it may run in place.
+func (c *Backend) ReLUBatchNormInfer(y, x, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+	c.batchNormInfer("relu batchnorm infer", y, x, nil, gamma, beta, movingMean, movingVar, eps, rowSteps{reluIn: true})
+}
+
+// BatchNormAddReLUInfer writes y = max(BatchNormInfer(x) + z, 0), z nil for
+// none; y may be x or z.
+func (c *Backend) BatchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+	c.batchNormInfer("batchnorm add relu infer", y, x, z, gamma, beta, movingMean, movingVar, eps, rowSteps{reluOut: true})
+}
+
+func (c *Backend) batchNormInfer(op string, y, x, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32, s rowSteps) {
+	_, ch, ok := c.bnShape(op, x, gamma, beta, movingMean, movingVar)
+	if !ok || !c.sameLen(op, x.Len(), y) || z != nil && !c.sameLen(op, x.Len(), z) {
 		return
 	}
 	mean, invStd := c.perChannel(ch)
@@ -143,11 +185,23 @@ func (c *Backend) BatchNormInfer(y, x, gamma, beta, movingMean, movingVar backen
 	for j := range invStd {
 		invStd[j] = float32(1 / math.Sqrt(float64(mv[j])+float64(eps)))
 	}
-	c.normalize(f32(y), f32(x), mean, invStd, f32(gamma), f32(beta))
+	c.normalize(f32(y), f32(x), optional(z), mean, invStd, f32(gamma), f32(beta), s)
 }
 
-// affineTask writes y = ka·(x-m) + kb·z + kc per channel; items are rows.
-type affineTask struct{ y, x, z, ka, m, kb, kc []float32 }
+// optional is t's elements, nil for a nil t.
+func optional(t backend.Tensor) []float32 {
+	if t == nil {
+		return nil
+	}
+	return f32(t)
+}
+
+// affineTask writes y = ka·(x-m) + kc + kb·z per channel, with steps;
+// items are rows.
+type affineTask struct {
+	y, x, z, ka, m, kb, kc []float32
+	steps                  rowSteps
+}
 
 // run goes through blocks of rows, so that the vector loop, which walks one
 // 16-channel strip at a time, finds the block's other strips in L1.
@@ -155,12 +209,16 @@ func (t *affineTask) run(_, lo, hi int) {
 	ch := len(t.ka)
 	for r := lo; r < hi; r += sumBlockRows {
 		e := min(r+sumBlockRows, hi)
-		affineRows(t.y[r*ch:e*ch], t.x[r*ch:e*ch], t.z[r*ch:e*ch], e-r, ch, t.ka, t.m, t.kb, t.kc)
+		var z []float32
+		if t.z != nil {
+			z = t.z[r*ch : e*ch]
+		}
+		affineRows(t.y[r*ch:e*ch], t.x[r*ch:e*ch], z, e-r, ch, t.ka, t.m, t.kb, t.kc, t.steps)
 	}
 }
 
-func (c *Backend) affine(y, x, z, ka, m, kb, kc []float32) {
-	c.tasks.affine = affineTask{y, x, z, ka, m, kb, kc}
+func (c *Backend) affine(y, x, z, ka, m, kb, kc []float32, s rowSteps) {
+	c.tasks.affine = affineTask{y, x, z, ka, m, kb, kc, s}
 	c.pool.dynamic(len(x)/len(ka), 1024, &c.tasks.affine)
 }
 
@@ -170,27 +228,38 @@ func (c *Backend) coefficients(ch int) (ka, kb, kc []float32) {
 	return all[:ch], all[ch : 2*ch], all[2*ch:]
 }
 
-// normalize writes y = (x-mean)·(invStd·gamma) + beta per channel.
-func (c *Backend) normalize(y, x, mean, invStd, gamma, beta []float32) {
+// normalize writes y = (x-mean)·(invStd·gamma) + beta + z per channel, z
+// nil for none, with the steps s.
+func (c *Backend) normalize(y, x, z, mean, invStd, gamma, beta []float32, s rowSteps) {
 	ka, kb, _ := c.coefficients(len(mean))
 	for j := range ka {
-		ka[j], kb[j] = invStd[j]*gamma[j], 0
+		ka[j], kb[j] = invStd[j]*gamma[j], 1
 	}
-	c.affine(y, x, x, ka, mean, kb, beta)
+	c.affine(y, x, z, ka, mean, kb, beta, s)
 }
 
 // BatchNormBackward is the training-mode gradient, where mean and variance
 // depend on x: dx = γ·invStd·(dy - mean(dy) - x̂·mean(dy·x̂)), x̂ =
 // (x-mean)·invStd, written as the affine map ka·(x-mean) + kb·dy + kc.
 func (c *Backend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor) {
-	m, ch, ok := c.bnShape("batchnorm backward", x, dgamma, dbeta, gamma, saveMean, saveInvStd)
-	if !ok || !c.sameLen("batchnorm backward", x.Len(), dx, dy) {
+	c.batchNormBackward("batchnorm backward", dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd, rowSteps{})
+}
+
+// ReLUBatchNormBackward is the gradient of ReLUBatchNormTrain: that of
+// BatchNormBackward at max(x, 0), passed back where x > 0.
+func (c *Backend) ReLUBatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor) {
+	c.batchNormBackward("relu batchnorm backward", dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd, rowSteps{reluIn: true, maskOut: true})
+}
+
+func (c *Backend) batchNormBackward(op string, dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor, s rowSteps) {
+	m, ch, ok := c.bnShape(op, x, dgamma, dbeta, gamma, saveMean, saveInvStd)
+	if !ok || !c.sameLen(op, x.Len(), dx, dy) {
 		return
 	}
 	xs, dys := f32(x), f32(dy)
 	mean, invStd, gs := f32(saveMean), f32(saveInvStd), f32(gamma)
 	db, dg := f32(dbeta), f32(dgamma)
-	sumDy, sumDyXc := c.channelSums(sumDots, xs, dys, mean, ch)
+	sumDy, sumDyXc := c.channelSums(sumDots, xs, dys, mean, ch, s.reluIn)
 	ka, kb, kc := c.coefficients(ch)
 	for j := range ch {
 		is := float64(invStd[j])
@@ -200,7 +269,7 @@ func (c *Backend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, s
 		ka[j], kb[j] = float32(-g*is*sumDyXhat/float64(m)), float32(g)
 		kc[j] = float32(-g * sumDy[j] / float64(m))
 	}
-	c.affine(f32(dx), xs, dys, ka, mean, kb, kc)
+	c.affine(f32(dx), xs, dys, ka, mean, kb, kc, s)
 }
 
 // stats, variances and perChannel hand out reusable per-channel buffers.

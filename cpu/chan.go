@@ -8,13 +8,26 @@ import "math"
 // Both compute the same float32 expressions, so the paths differ only by
 // the order of rounding.
 
+// rowSteps are the element-wise steps that affineRows folds into its
+// pass, so that a ReLU next to a batch norm costs no pass of its own; the
+// zero value is none of them.
+type rowSteps struct {
+	reluIn  bool // read max(x, 0) for x
+	reluOut bool // write max(y, 0) for y
+	maskOut bool // write 0 where x ≤ 0: the gradient through a ReLU of x
+}
+
 // sumsBlock adds Σ_r (x[r,j]-mu[j]) to s1[j] and Σ_r (x[r,j]-mu[j])² to
 // s2[j], the differences in float32 and the sums in float64, so that long
-// batches lose nothing; mu near the data keeps the differences small.
-func sumsBlockGo(x []float32, rows, ch int, mu []float32, s1, s2 []float64) {
+// batches lose nothing; mu near the data keeps the differences small. With
+// reluX, max(x, 0) stands for x.
+func sumsBlockGo(x []float32, rows, ch int, mu []float32, s1, s2 []float64, reluX bool) {
 	s1, s2 = s1[:ch], s2[:ch]
 	for r := range rows {
 		for j, v := range x[r*ch : (r+1)*ch] {
+			if reluX {
+				v = max(v, 0)
+			}
 			d := float64(v - mu[j])
 			s1[j] += d
 			s2[j] += d * d
@@ -22,26 +35,50 @@ func sumsBlockGo(x []float32, rows, ch int, mu []float32, s1, s2 []float64) {
 	}
 }
 
-// dotsBlock adds Σ_r a[r,j] to s1[j] and Σ_r a[r,j]·(b[r,j]-mu[j]) to s2[j].
-func dotsBlockGo(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64) {
+// dotsBlock adds Σ_r a[r,j] to s1[j] and Σ_r a[r,j]·(b[r,j]-mu[j]) to s2[j];
+// with reluB, max(b, 0) stands for b.
+func dotsBlockGo(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64, reluB bool) {
 	s1, s2 = s1[:ch], s2[:ch]
 	for r := range rows {
 		br := b[r*ch : (r+1)*ch]
 		for j, v := range a[r*ch : (r+1)*ch] {
+			bv := br[j]
+			if reluB {
+				bv = max(bv, 0)
+			}
 			s1[j] += float64(v)
-			s2[j] += float64(v) * float64(br[j]-mu[j])
+			s2[j] += float64(v) * float64(bv-mu[j])
 		}
 	}
 }
 
-// affineRows sets y[r,j] = ka[j]·(x[r,j]-m[j]) + kb[j]·z[r,j] + kc[j];
-// y may alias x or z. Subtracting m first keeps inputs with a large
-// common offset exact, where folding it into kc would cancel.
-func affineRowsGo(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32) {
+// affineRows sets y[r,j] = ka[j]·(x[r,j]-m[j]) + kc[j] + kb[j]·z[r,j], the
+// last term left out where z is nil, with the steps s; y may alias x or z.
+// Subtracting m first keeps inputs with a large common offset exact, where
+// folding it into kc would cancel.
+func affineRowsGo(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32, s rowSteps) {
 	for r := range rows {
-		yr, xr, zr := y[r*ch:(r+1)*ch], x[r*ch:(r+1)*ch], z[r*ch:(r+1)*ch]
-		for j := range yr {
-			yr[j] = ka[j]*(xr[j]-m[j]) + kb[j]*zr[j] + kc[j]
+		yr, xr := y[r*ch:(r+1)*ch], x[r*ch:(r+1)*ch]
+		var zr []float32
+		if z != nil {
+			zr = z[r*ch : (r+1)*ch]
+		}
+		for j, xv := range xr {
+			v := xv
+			if s.reluIn {
+				v = max(v, 0)
+			}
+			v = ka[j]*(v-m[j]) + kc[j]
+			if zr != nil {
+				v += kb[j] * zr[j]
+			}
+			if s.reluOut {
+				v = max(v, 0)
+			}
+			if s.maskOut && xv <= 0 {
+				v = 0
+			}
+			yr[j] = v
 		}
 	}
 }

@@ -2,14 +2,16 @@
 
 package cpu
 
-//go:noescape
-func sumsAVX512(x *float32, rows, ch int, mu *float32, s1, s2 *float64)
+import "math"
 
 //go:noescape
-func dotsAVX512(a, b *float32, rows, ch int, mu *float32, s1, s2 *float64)
+func sumsAVX512(x *float32, rows, ch int, mu *float32, s1, s2 *float64, lo float32)
 
 //go:noescape
-func affineAVX512(y, x, z *float32, rows, ch int, ka, m, kb, kc *float32)
+func dotsAVX512(a, b *float32, rows, ch int, mu *float32, s1, s2 *float64, lo float32)
+
+//go:noescape
+func affineAVX512(y, x, z *float32, rows, ch int, ka, m, kb, kc *float32, lo, floor, cut float32)
 
 //go:noescape
 func reluAVX512(y, x *float32, n int)
@@ -23,32 +25,50 @@ func addAVX512(y, a, b *float32, n int)
 // vectorChannels says whether the assembly takes rows of ch channels.
 func vectorChannels(ch int) bool { return hasAVX512 && ch > 0 && ch%16 == 0 }
 
-func sumsBlock(x []float32, rows, ch int, mu []float32, s1, s2 []float64) {
+func sumsBlock(x []float32, rows, ch int, mu []float32, s1, s2 []float64, reluX bool) {
 	if !vectorChannels(ch) || rows == 0 {
-		sumsBlockGo(x, rows, ch, mu, s1, s2)
+		sumsBlockGo(x, rows, ch, mu, s1, s2, reluX)
 		return
 	}
 	_, _, _, _ = x[rows*ch-1], mu[ch-1], s1[ch-1], s2[ch-1]
-	sumsAVX512(&x[0], rows, ch, &mu[0], &s1[0], &s2[0])
+	sumsAVX512(&x[0], rows, ch, &mu[0], &s1[0], &s2[0], reluFloor(reluX))
 }
 
-func dotsBlock(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64) {
+func dotsBlock(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64, reluB bool) {
 	if !vectorChannels(ch) || rows == 0 {
-		dotsBlockGo(a, b, rows, ch, mu, s1, s2)
+		dotsBlockGo(a, b, rows, ch, mu, s1, s2, reluB)
 		return
 	}
 	_, _, _, _, _ = a[rows*ch-1], b[rows*ch-1], mu[ch-1], s1[ch-1], s2[ch-1]
-	dotsAVX512(&a[0], &b[0], rows, ch, &mu[0], &s1[0], &s2[0])
+	dotsAVX512(&a[0], &b[0], rows, ch, &mu[0], &s1[0], &s2[0], reluFloor(reluB))
 }
 
-func affineRows(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32) {
+// reluFloor is the lower bound the assembly applies: 0 for a ReLU, -Inf
+// (which changes nothing) otherwise.
+func reluFloor(relu bool) float32 {
+	if relu {
+		return 0
+	}
+	return float32(math.Inf(-1))
+}
+
+func affineRows(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32, s rowSteps) {
 	if !vectorChannels(ch) || rows == 0 {
-		affineRowsGo(y, x, z, rows, ch, ka, m, kb, kc)
+		affineRowsGo(y, x, z, rows, ch, ka, m, kb, kc, s)
 		return
 	}
-	_, _, _ = y[rows*ch-1], x[rows*ch-1], z[rows*ch-1]
+	_, _ = y[rows*ch-1], x[rows*ch-1]
 	_, _, _, _ = ka[ch-1], m[ch-1], kb[ch-1], kc[ch-1]
-	affineAVX512(&y[0], &x[0], &z[0], rows, ch, &ka[0], &m[0], &kb[0], &kc[0])
+	var zp *float32
+	if z != nil {
+		_ = z[rows*ch-1]
+		zp = &z[0]
+	}
+	cut := float32(math.NaN())
+	if s.maskOut {
+		cut = 0
+	}
+	affineAVX512(&y[0], &x[0], zp, rows, ch, &ka[0], &m[0], &kb[0], &kc[0], reluFloor(s.reluIn), reluFloor(s.reluOut), cut)
 }
 
 // vectorPart is how many leading elements of an n-element slice the

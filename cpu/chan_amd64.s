@@ -6,17 +6,19 @@
 // ops take an (rows, ch) array with ch a multiple of 16 and walk one 16-wide
 // column strip at a time, keeping that strip's per-channel values in registers.
 
-// func sumsAVX512(x *float32, rows, ch int, mu *float32, s1, s2 *float64)
-// s1[j] += Σ_r (x[r,j]-mu[j]); s2[j] += Σ_r (x[r,j]-mu[j])², the
-// differences in float32 and the sums in float64.
-TEXT ·sumsAVX512(SB), NOSPLIT, $0-48
-	MOVQ x+0(FP), SI
-	MOVQ rows+8(FP), CX
-	MOVQ ch+16(FP), R8
-	MOVQ mu+24(FP), R9
-	MOVQ s1+32(FP), R10
-	MOVQ s2+40(FP), R11
-	SHLQ $2, R8
+// func sumsAVX512(x *float32, rows, ch int, mu *float32, s1, s2 *float64, lo float32)
+// s1[j] += Σ_r (x'[r,j]-mu[j]); s2[j] += Σ_r (x'[r,j]-mu[j])², the
+// differences in float32 and the sums in float64, where x' = max(x, lo):
+// lo = 0 is a ReLU, lo = -Inf leaves x as it is (NaN included).
+TEXT ·sumsAVX512(SB), NOSPLIT, $0-52
+	MOVQ         x+0(FP), SI
+	MOVQ         rows+8(FP), CX
+	MOVQ         ch+16(FP), R8
+	MOVQ         mu+24(FP), R9
+	MOVQ         s1+32(FP), R10
+	MOVQ         s2+40(FP), R11
+	VBROADCASTSS lo+48(FP), Z8
+	SHLQ         $2, R8
 	XORQ DX, DX // byte offset of the strip in a row of float32
 
 sums_strip:
@@ -34,6 +36,7 @@ sums_strip:
 
 sums_row:
 	VMOVUPS       (DI), Z4
+	VMAXPS        Z4, Z8, Z4 // max(lo, x), x where NaN, as reluAVX512
 	VSUBPS        Z5, Z4, Z4
 	VCVTPS2PD     Y4, Z6
 	VEXTRACTF64X4 $1, Z4, Y7
@@ -58,18 +61,19 @@ sums_done:
 	VZEROUPPER
 	RET
 
-// func dotsAVX512(a, b *float32, rows, ch int, mu *float32, s1, s2 *float64)
-// s1[j] += Σ_r a[r,j]; s2[j] += Σ_r a[r,j]·(b[r,j]-mu[j]), the difference
-// in float32 and the sums in float64.
-TEXT ·dotsAVX512(SB), NOSPLIT, $0-56
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), BX
-	MOVQ rows+16(FP), CX
-	MOVQ ch+24(FP), R8
-	MOVQ mu+32(FP), R9
-	MOVQ s1+40(FP), R10
-	MOVQ s2+48(FP), R11
-	SHLQ $2, R8
+// func dotsAVX512(a, b *float32, rows, ch int, mu *float32, s1, s2 *float64, lo float32)
+// s1[j] += Σ_r a[r,j]; s2[j] += Σ_r a[r,j]·(max(b[r,j], lo)-mu[j]), the
+// difference in float32 and the sums in float64 (lo as in sumsAVX512).
+TEXT ·dotsAVX512(SB), NOSPLIT, $0-60
+	MOVQ         a+0(FP), SI
+	MOVQ         b+8(FP), BX
+	MOVQ         rows+16(FP), CX
+	MOVQ         ch+24(FP), R8
+	MOVQ         mu+32(FP), R9
+	MOVQ         s1+40(FP), R10
+	MOVQ         s2+48(FP), R11
+	VBROADCASTSS lo+56(FP), Z11
+	SHLQ         $2, R8
 	XORQ DX, DX
 
 dots_strip:
@@ -94,6 +98,7 @@ dots_row:
 	VADDPD        Z6, Z0, Z0
 	VADDPD        Z7, Z1, Z1
 	VMOVUPS       (R12), Z8
+	VMAXPS        Z8, Z11, Z8
 	VSUBPS        Z5, Z8, Z8
 	VCVTPS2PD     Y8, Z9
 	VEXTRACTF64X4 $1, Z8, Y10
@@ -117,16 +122,23 @@ dots_done:
 	VZEROUPPER
 	RET
 
-// func affineAVX512(y, x, z *float32, rows, ch int, ka, m, kb, kc *float32)
-// y[r,j] = ka[j]·(x[r,j]-m[j]) + kb[j]·z[r,j] + kc[j]; y may be x or z.
-TEXT ·affineAVX512(SB), NOSPLIT, $0-72
-	MOVQ y+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ z+16(FP), BX
-	MOVQ rows+24(FP), CX
-	MOVQ ch+32(FP), R8
-	SHLQ $2, R8
-	XORQ DX, DX
+// func affineAVX512(y, x, z *float32, rows, ch int, ka, m, kb, kc *float32, lo, floor, cut float32)
+// y[r,j] = ka[j]·(max(x[r,j], lo)-m[j]) + kc[j] + kb[j]·z[r,j], the last
+// term left out where z is nil; then y = max(y, floor), and y = 0 where
+// x[r,j] ≤ cut (before lo). lo and floor are 0 for a ReLU, -Inf for
+// none; cut is 0 for a ReLU's gradient, NaN (no x is ≤ NaN) for none.
+// y may be x or z.
+TEXT ·affineAVX512(SB), NOSPLIT, $0-84
+	MOVQ         y+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         z+16(FP), BX
+	MOVQ         rows+24(FP), CX
+	MOVQ         ch+32(FP), R8
+	VBROADCASTSS lo+72(FP), Z8
+	VBROADCASTSS floor+76(FP), Z9
+	VBROADCASTSS cut+80(FP), Z10
+	SHLQ         $2, R8
+	XORQ         DX, DX
 
 affine_strip:
 	CMPQ    DX, R8
@@ -148,17 +160,25 @@ affine_strip:
 
 affine_row:
 	VMOVUPS     (R10), Z0
+	VCMPPS      $6, Z10, Z0, K1 // not (x <= cut): the lanes kept
+	VMAXPS      Z0, Z8, Z0
 	VSUBPS      Z7, Z0, Z0
-	VMOVUPS     (R11), Z1
 	VMOVAPS     Z6, Z2
 	VFMADD231PS Z4, Z0, Z2
+	TESTQ       BX, BX
+	JZ          affine_store
+	VMOVUPS     (R11), Z1
 	VFMADD231PS Z5, Z1, Z2
-	VMOVUPS     Z2, (R9)
-	ADDQ        R8, R9
-	ADDQ        R8, R10
-	ADDQ        R8, R11
-	DECQ        AX
-	JNZ         affine_row
+
+affine_store:
+	VMAXPS    Z2, Z9, Z2
+	VMOVAPS.Z Z2, K1, Z2
+	VMOVUPS   Z2, (R9)
+	ADDQ      R8, R9
+	ADDQ      R8, R10
+	ADDQ      R8, R11
+	DECQ      AX
+	JNZ       affine_row
 
 affine_next:
 	ADDQ $64, DX

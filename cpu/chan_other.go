@@ -2,16 +2,16 @@
 
 package cpu
 
-func sumsBlock(x []float32, rows, ch int, mu []float32, s1, s2 []float64) {
-	sumsBlockGo(x, rows, ch, mu, s1, s2)
+func sumsBlock(x []float32, rows, ch int, mu []float32, s1, s2 []float64, reluX bool) {
+	sumsBlockGo(x, rows, ch, mu, s1, s2, reluX)
 }
 
-func dotsBlock(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64) {
-	dotsBlockGo(a, b, rows, ch, mu, s1, s2)
+func dotsBlock(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64, reluB bool) {
+	dotsBlockGo(a, b, rows, ch, mu, s1, s2, reluB)
 }
 
-func affineRows(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32) {
-	affineRowsGo(y, x, z, rows, ch, ka, m, kb, kc)
+func affineRows(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32, s rowSteps) {
+	affineRowsGo(y, x, z, rows, ch, ka, m, kb, kc, s)
 }
 
 func relu(y, x []float32)              { reluGo(y, x) }

@@ -42,18 +42,24 @@ func TestChannelKernels(t *testing.T) {
 					g1[j], g2[j] = float64(j), -float64(j)
 					w1[j], w2[j] = g1[j], g2[j]
 				}
-				sumsBlock(x, rows, ch, mu, g1, g2)
-				sumsBlockGo(x, rows, ch, mu, w1, w2)
-				near64(t, "sums s1", g1, w1)
-				near64(t, "sums s2", g2, w2)
-				dotsBlock(x, z, rows, ch, mu, g1, g2)
-				dotsBlockGo(x, z, rows, ch, mu, w1, w2)
-				near64(t, "dots s1", g1, w1)
-				near64(t, "dots s2", g2, w2)
-				got, want := append([]float32(nil), x...), make([]float32, len(x))
-				affineRowsGo(want, x, z, rows, ch, ka, mu, kb, kc)
-				affineRows(got, got, z, rows, ch, ka, mu, kb, kc) // in place
-				near(t, "affine", got, want, 1e-6)
+				for _, relu := range []bool{false, true} {
+					sumsBlock(x, rows, ch, mu, g1, g2, relu)
+					sumsBlockGo(x, rows, ch, mu, w1, w2, relu)
+					near64(t, "sums s1", g1, w1)
+					near64(t, "sums s2", g2, w2)
+					dotsBlock(x, z, rows, ch, mu, g1, g2, relu)
+					dotsBlockGo(x, z, rows, ch, mu, w1, w2, relu)
+					near64(t, "dots s1", g1, w1)
+					near64(t, "dots s2", g2, w2)
+				}
+				for _, s := range []rowSteps{{}, {reluIn: true}, {reluOut: true}, {reluIn: true, maskOut: true}} {
+					for _, zs := range [][]float32{z, nil} {
+						got, want := append([]float32(nil), x...), make([]float32, len(x))
+						affineRowsGo(want, x, zs, rows, ch, ka, mu, kb, kc, s)
+						affineRows(got, got, zs, rows, ch, ka, mu, kb, kc, s) // in place
+						near(t, fmt.Sprintf("affine %+v, z %t", s, zs != nil), got, want, 1e-6)
+					}
+				}
 			})
 		}
 	}

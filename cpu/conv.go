@@ -161,7 +161,7 @@ func (c *Backend) broadcastRows(out, bias []float32) {
 // columnSums writes into sums the sum of each column of m (rows × cols),
 // accumulating in float64 so long batches do not lose precision.
 func (c *Backend) columnSums(sums, m []float32, cols int) {
-	s, _ := c.channelSums(sumMoments, m, nil, nil, cols)
+	s, _ := c.channelSums(sumMoments, m, nil, nil, cols, false)
 	for j := range sums {
 		sums[j] = float32(s[j])
 	}

@@ -80,7 +80,7 @@ func (t *padTask) run(_, lo, hi int) {
 			copy(row[left:left+rowLen], src)
 			clear(row[left+rowLen:])
 			if s1 != nil {
-				sumsBlock(src, d.w, d.cin, t.zero, s1, s2)
+				sumsBlock(src, d.w, d.cin, t.zero, s1, s2, false)
 			}
 		}
 		clear(out[top+d.h*d.wp*d.cin:])

@@ -10,7 +10,9 @@ import (
 // Batch holds the activations of one batch size. A training batch keeps
 // every tensor the backward pass reads; an inference batch reuses four large
 // buffers (ops run in place where the interface allows it), so evaluation in
-// big batches stays small in memory.
+// big batches stays small in memory. The intermediates that a backend's
+// fused ops never store (relu1, relu4, relu5 with backend.ReLUBatchNorm;
+// bnA, bnB with backend.BatchNormAddReLU) are nil in a training batch.
 type Batch struct {
 	N        int
 	training bool
@@ -50,14 +52,22 @@ func (m *Model) NewBatch(n int, training bool) (*Batch, error) {
 	t, c4 := s-2, conv4Filters
 	p := t / 2
 	big := func() backend.Tensor { return b.Alloc(n, s, s, c) }
+	// unless allocates a tensor that the graph stores only when not fused.
+	unless := func(fused bool, shape ...int) backend.Tensor {
+		if fused {
+			return nil
+		}
+		return b.Alloc(shape...)
+	}
+	reluBN, bnReLU := m.reluBN != nil, m.bnAddReLU != nil
 	k.X = b.Alloc(n, ImageSize, ImageSize, 1)
 	k.Labels = b.AllocInt32(n)
 	if training {
-		k.conv1, k.relu1, k.bn1 = big(), big(), big()
-		k.convA, k.bnA, k.reluA = big(), big(), big()
-		k.convB, k.bnB, k.blockOut = big(), big(), big()
-		k.conv4, k.relu4, k.bn4 = b.Alloc(n, t, t, c4), b.Alloc(n, t, t, c4), b.Alloc(n, t, t, c4)
-		k.dense1, k.relu5, k.bn5 = b.Alloc(n, denseUnits), b.Alloc(n, denseUnits), b.Alloc(n, denseUnits)
+		k.conv1, k.relu1, k.bn1 = big(), unless(reluBN, n, s, s, c), big()
+		k.convA, k.bnA, k.reluA = big(), unless(bnReLU, n, s, s, c), big()
+		k.convB, k.bnB, k.blockOut = big(), unless(bnReLU, n, s, s, c), big()
+		k.conv4, k.relu4, k.bn4 = b.Alloc(n, t, t, c4), unless(reluBN, n, t, t, c4), b.Alloc(n, t, t, c4)
+		k.dense1, k.relu5, k.bn5 = b.Alloc(n, denseUnits), unless(reluBN, n, denseUnits), b.Alloc(n, denseUnits)
 		for i, ch := range []int{c, c, c, c4, denseUnits} {
 			k.saved[i] = bnSaved{b.Alloc(ch), b.Alloc(ch)}
 		}
@@ -114,24 +124,50 @@ func (m *Model) Forward(k *Batch) {
 	b, w := m.b, &m.w
 	pad := m.Spec.Config.Kernel / 2
 	b.Conv2D(k.conv1, k.X, w.conv1W, w.conv1B, 0)
-	b.ReLU(k.relu1, k.conv1)
-	m.batchNorm(k, 0, k.bn1, k.relu1, w.bn1)
+	m.reluBatchNorm(k, 0, k.bn1, k.relu1, k.conv1, w.bn1)
 	// ResNet block; the identity shortcut carries bn1.
 	b.Conv2D(k.convA, k.bn1, w.convAW, w.convAB, pad)
-	m.batchNorm(k, 1, k.bnA, k.convA, w.bnA)
-	b.ReLU(k.reluA, k.bnA)
+	m.batchNormAddReLU(k, 1, k.reluA, k.bnA, k.convA, nil, w.bnA)
 	b.Conv2D(k.convB, k.reluA, w.convBW, w.convBB, pad)
-	m.batchNorm(k, 2, k.bnB, k.convB, w.bnB)
-	b.Add(k.blockOut, k.bnB, k.bn1)
-	b.ReLU(k.blockOut, k.blockOut)
+	m.batchNormAddReLU(k, 2, k.blockOut, k.bnB, k.convB, k.bn1, w.bnB)
 	b.Conv2D(k.conv4, k.blockOut, w.conv4W, w.conv4B, 0)
-	b.ReLU(k.relu4, k.conv4)
-	m.batchNorm(k, 3, k.bn4, k.relu4, w.bn4)
+	m.reluBatchNorm(k, 3, k.bn4, k.relu4, k.conv4, w.bn4)
 	b.MaxPool2x2(k.pool, k.bn4)
 	b.Dense(k.dense1, k.flat, w.dense1W, w.dense1B)
-	b.ReLU(k.relu5, k.dense1)
-	m.batchNorm(k, 4, k.bn5, k.relu5, w.bn5)
+	m.reluBatchNorm(k, 4, k.bn5, k.relu5, k.dense1, w.bn5)
 	b.Dense(k.Logits, k.bn5, w.dense2W, w.dense2B)
+}
+
+// reluBatchNorm writes y = batchnorm(relu(x)); r holds relu(x) where the
+// backend has no fused op.
+func (m *Model) reluBatchNorm(k *Batch, i int, y, r, x backend.Tensor, p bnParams) {
+	switch f := m.reluBN; {
+	case f == nil:
+		m.b.ReLU(r, x)
+		m.batchNorm(k, i, y, r, p)
+	case k.training:
+		f.ReLUBatchNormTrain(y, k.saved[i].mean, k.saved[i].invStd, x, p.gamma, p.beta, p.movingMean, p.movingVar, BNMomentum, BNEpsilon)
+	default:
+		f.ReLUBatchNormInfer(y, x, p.gamma, p.beta, p.movingMean, p.movingVar, BNEpsilon)
+	}
+}
+
+// batchNormAddReLU writes y = relu(batchnorm(x) + z), z nil for none; t
+// holds batchnorm(x) where the backend has no fused op.
+func (m *Model) batchNormAddReLU(k *Batch, i int, y, t, x, z backend.Tensor, p bnParams) {
+	switch f := m.bnAddReLU; {
+	case f == nil:
+		m.batchNorm(k, i, t, x, p)
+		if z != nil {
+			m.b.Add(y, t, z)
+			t = y
+		}
+		m.b.ReLU(y, t)
+	case k.training:
+		f.BatchNormAddReLUTrain(y, k.saved[i].mean, k.saved[i].invStd, x, z, p.gamma, p.beta, p.movingMean, p.movingVar, BNMomentum, BNEpsilon)
+	default:
+		f.BatchNormAddReLUInfer(y, x, z, p.gamma, p.beta, p.movingMean, p.movingVar, BNEpsilon)
+	}
 }
 
 func (m *Model) batchNorm(k *Batch, i int, y, x backend.Tensor, p bnParams) {
@@ -154,12 +190,10 @@ func (m *Model) Backward(k *Batch, stats backend.Tensor, slot int) {
 	pad := m.Spec.Config.Kernel / 2
 	b.SoftmaxCrossEntropy(k.gLogits, stats, slot, k.Logits, k.Labels)
 	b.DenseBackward(k.g128[0], w.gDense2W, w.gDense2B, k.gLogits, k.bn5, w.dense2W)
-	b.BatchNormBackward(k.g128[1], w.gBN5.gamma, w.gBN5.beta, k.g128[0], k.relu5, w.bn5.gamma, k.saved[4].mean, k.saved[4].invStd)
-	b.ReLUBackward(k.g128[1], k.g128[1], k.relu5)
+	m.reluBatchNormBackward(k, 4, k.g128[1], w.gBN5, k.g128[0], k.dense1, k.relu5, w.bn5)
 	b.DenseBackward(k.gFlat, w.gDense1W, w.gDense1B, k.g128[1], k.flat, w.dense1W)
 	b.MaxPool2x2Backward(k.g64[0], k.gPool, k.bn4, k.pool)
-	b.BatchNormBackward(k.g64[1], w.gBN4.gamma, w.gBN4.beta, k.g64[0], k.relu4, w.bn4.gamma, k.saved[3].mean, k.saved[3].invStd)
-	b.ReLUBackward(k.g64[1], k.g64[1], k.relu4)
+	m.reluBatchNormBackward(k, 3, k.g64[1], w.gBN4, k.g64[0], k.conv4, k.relu4, w.bn4)
 	b.Conv2DBackward(k.g32[0], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0)
 	// Through the block's output ReLU to the sum: g32[1] feeds both branches.
 	b.ReLUBackward(k.g32[1], k.g32[0], k.blockOut)
@@ -169,9 +203,21 @@ func (m *Model) Backward(k *Batch, stats backend.Tensor, slot int) {
 	b.BatchNormBackward(k.g32[0], w.gBNA.gamma, w.gBNA.beta, k.g32[2], k.convA, w.bnA.gamma, k.saved[1].mean, k.saved[1].invStd)
 	b.Conv2DBackward(k.g32[2], w.gConvAW, w.gConvAB, k.g32[0], k.bn1, w.convAW, pad)
 	b.Add(k.g32[2], k.g32[2], k.g32[1]) // the identity shortcut
-	b.BatchNormBackward(k.g32[0], w.gBN1.gamma, w.gBN1.beta, k.g32[2], k.relu1, w.bn1.gamma, k.saved[0].mean, k.saved[0].invStd)
-	b.ReLUBackward(k.g32[0], k.g32[0], k.relu1)
+	m.reluBatchNormBackward(k, 0, k.g32[0], w.gBN1, k.g32[2], k.conv1, k.relu1, w.bn1)
 	b.Conv2DBackward(nil, w.gConv1W, w.gConv1B, k.g32[0], k.X, w.conv1W, 0)
+}
+
+// reluBatchNormBackward takes dy back through reluBatchNorm(x) to dx,
+// writing the batch norm's parameter gradients g; r holds relu(x) where the
+// backend has no fused op.
+func (m *Model) reluBatchNormBackward(k *Batch, i int, dx backend.Tensor, g bnGrads, dy, x, r backend.Tensor, p bnParams) {
+	s := k.saved[i]
+	if f := m.reluBN; f != nil {
+		f.ReLUBatchNormBackward(dx, g.gamma, g.beta, dy, x, p.gamma, s.mean, s.invStd)
+		return
+	}
+	m.b.BatchNormBackward(dx, g.gamma, g.beta, dy, r, p.gamma, s.mean, s.invStd)
+	m.b.ReLUBackward(dx, dx, r)
 }
 
 // TrainStep runs forward, backward and one Adam update on a gathered batch.

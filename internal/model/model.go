@@ -22,6 +22,10 @@ type Model struct {
 	step                        int // Adam's t: optimizer steps taken
 
 	w weights
+
+	// The backend's fused ops, nil where it has none (backend/fused.go).
+	reluBN    backend.ReLUBatchNorm
+	bnAddReLU backend.BatchNormAddReLU
 }
 
 // weights names the views the graph uses, with their shapes.
@@ -61,6 +65,8 @@ func New(b backend.Backend, spec *Spec) (*Model, error) {
 		views:     map[string]backend.Tensor{},
 		gradViews: map[string]backend.Tensor{},
 	}
+	m.reluBN, _ = b.(backend.ReLUBatchNorm)
+	m.bnAddReLU, _ = b.(backend.BatchNormAddReLU)
 	offT, offS := 0, 0
 	for _, p := range spec.Params {
 		if p.Trainable {

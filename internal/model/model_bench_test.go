@@ -144,6 +144,32 @@ func (t *timedBackend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMe
 	t.Backend.BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd)
 }
 
+// The fused ops count as batch norm; the wrapped backend must offer them.
+func (t *timedBackend) ReLUBatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+	defer t.time("batch norm", time.Now())
+	t.Backend.(backend.ReLUBatchNorm).ReLUBatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar, momentum, eps)
+}
+
+func (t *timedBackend) ReLUBatchNormInfer(y, x, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+	defer t.time("batch norm", time.Now())
+	t.Backend.(backend.ReLUBatchNorm).ReLUBatchNormInfer(y, x, gamma, beta, movingMean, movingVar, eps)
+}
+
+func (t *timedBackend) ReLUBatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor) {
+	defer t.time("batch norm", time.Now())
+	t.Backend.(backend.ReLUBatchNorm).ReLUBatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd)
+}
+
+func (t *timedBackend) BatchNormAddReLUTrain(y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+	defer t.time("batch norm", time.Now())
+	t.Backend.(backend.BatchNormAddReLU).BatchNormAddReLUTrain(y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar, momentum, eps)
+}
+
+func (t *timedBackend) BatchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+	defer t.time("batch norm", time.Now())
+	t.Backend.(backend.BatchNormAddReLU).BatchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar, eps)
+}
+
 func (t *timedBackend) ReLU(y, x backend.Tensor) {
 	defer t.time("relu, add", time.Now())
 	t.Backend.ReLU(y, x)

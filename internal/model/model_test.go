@@ -267,3 +267,70 @@ func TestInferenceMatchesTrainingWithBatchStatistics(t *testing.T) {
 		t.Logf("relative logit difference: %.3g before, %.3g after", before, after)
 	}
 }
+
+// plainOps hides the fused ops of the backend it wraps, so the graph falls
+// back to the separate ops.
+type plainOps struct{ backend.Backend }
+
+// TestFusedOpsMatchSeparateOps trains a few steps with the CPU backend's
+// fused ops and with the separate ops they replace: losses, parameters,
+// moving statistics and inference logits must be the same bits.
+func TestFusedOpsMatchSeparateOps(t *testing.T) {
+	if _, ok := backend.Backend(cpu.New()).(backend.ReLUBatchNorm); !ok {
+		t.Fatal("the CPU backend no longer offers backend.ReLUBatchNorm; this test compares nothing")
+	}
+	type run struct {
+		losses []float32
+		values map[string][]float32
+		logits []float32
+	}
+	train := func(be backend.Backend) run {
+		m := newModel(t, be, 3)
+		const n = 12
+		ds, perm := randomDataset(t, be, n, 21)
+		k, err := m.NewBatch(n, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		be.GatherBatch(k.X, k.Labels, ds, perm, 0)
+		const steps = 3
+		stats := be.Alloc(2 * steps)
+		for s := range steps {
+			m.TrainStep(k, stats, s, 1e-3)
+		}
+		var r run
+		r.losses = make([]float32, 2*steps)
+		if err := be.Download(r.losses, stats); err != nil {
+			t.Fatal(err)
+		}
+		if r.values, err = m.Values(); err != nil {
+			t.Fatal(err)
+		}
+		infer, err := m.NewBatch(n, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		be.GatherBatch(infer.X, infer.Labels, ds, perm, 0)
+		m.Forward(infer)
+		r.logits = make([]float32, n*model.NumClasses)
+		if err := be.Download(r.logits, infer.Logits); err != nil {
+			t.Fatal(err)
+		}
+		if err := be.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	fused, plain := train(cpu.New()), train(plainOps{cpu.New()})
+	if !slices.Equal(fused.losses, plain.losses) {
+		t.Errorf("loss sums and correct counts %v, separate ops %v", fused.losses, plain.losses)
+	}
+	for name, v := range plain.values {
+		if !slices.Equal(fused.values[name], v) {
+			t.Errorf("%s differs after training", name)
+		}
+	}
+	if !slices.Equal(fused.logits, plain.logits) {
+		t.Errorf("inference logits differ")
+	}
+}

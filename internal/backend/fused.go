@@ -1,0 +1,30 @@
+package backend
+
+// Fused ops are optional: a backend that offers one saves passes over the
+// activations (on a CPU, where a training step is bound by memory traffic
+// outside the convolutions, that is most of the time spent between them).
+// Each is exactly the sequence of Backend ops its comment names, up to the
+// order of rounding, without storing the intermediate. The model asks for
+// them with a type assertion and falls back to the plain ops.
+
+// ReLUBatchNorm is batch norm of max(x, 0), with x the pre-activation.
+type ReLUBatchNorm interface {
+	// ReLUBatchNormTrain is ReLU(r, x) then BatchNormTrain(y, …, r, …).
+	ReLUBatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar Tensor, momentum, eps float32)
+	// ReLUBatchNormInfer is ReLU(r, x) then BatchNormInfer(y, r, …); y may be x.
+	ReLUBatchNormInfer(y, x, gamma, beta, movingMean, movingVar Tensor, eps float32)
+	// ReLUBatchNormBackward is BatchNormBackward(dx, …, dy, r, …) then
+	// ReLUBackward(dx, dx, r), with r = max(x, 0).
+	ReLUBatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd Tensor)
+}
+
+// BatchNormAddReLU is y = max(batchnorm(x) + z, 0), z nil for none (a
+// residual block's sum). Its gradient takes the plain ops: ReLUBackward
+// reads y, and BatchNormBackward reads x, not the normalized values.
+type BatchNormAddReLU interface {
+	// BatchNormAddReLUTrain is BatchNormTrain(t, …, x, …), then Add(t, t, z)
+	// unless z is nil, then ReLU(y, t).
+	BatchNormAddReLUTrain(y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar Tensor, momentum, eps float32)
+	// BatchNormAddReLUInfer is the same with BatchNormInfer; y may be x or z.
+	BatchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar Tensor, eps float32)
+}
