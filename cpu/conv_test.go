@@ -195,3 +195,30 @@ func newConvInputs(t testing.TB, c *Backend, tc convCase, seed uint64) convInput
 	in.dy = upload(t, c, in.gv, in.ys.n, in.ys.h, in.ys.w, in.ys.c)
 	return in
 }
+
+// TestConvUnpaddedInPlace: without padding the direct convolution reads an
+// allocated input where it stands, past its end into the tail Alloc leaves;
+// a view has no tail and is copied. Both must give the same bits.
+func TestConvUnpaddedInPlace(t *testing.T) {
+	c := New()
+	tc := convCase{"conv4", nhwc{3, 10, 9, 32}, kernel{3, 3, 32, 64}, 0}
+	in := newConvInputs(t, c, tc, 77)
+	whole := c.Alloc(in.x.Len() + 5)
+	view := c.View(whole, 5, tc.x.n, tc.x.h, tc.x.w, tc.x.c)
+	c.Copy(c.View(whole, 5, in.x.Len()), in.x)
+	run := func(x backend.Tensor) (y, dx, dw, db backend.Tensor) {
+		y = garbage(c, in.ys.n, in.ys.h, in.ys.w, in.ys.c)
+		dx, dw, db = garbage(c, tc.x.n, tc.x.h, tc.x.w, tc.x.c), garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout), garbage(c, tc.k.cout)
+		c.Conv2D(y, x, in.w, in.b, tc.pad)
+		c.Conv2DBackward(dx, dw, db, in.dy, x, in.w, tc.pad)
+		mustSync(t, c)
+		return y, dx, dw, db
+	}
+	y, dx, dw, db := run(in.x)
+	vy, vdx, vdw, vdb := run(view)
+	for i, name := range []string{"y", "dx", "dw", "db"} {
+		got, want := []backend.Tensor{y, dx, dw, db}[i], []backend.Tensor{vy, vdx, vdw, vdb}[i]
+		checkClose(t, name, download(t, c, got), download(t, c, want), 0, 0)
+	}
+	checkClose(t, "y against the reference", download(t, c, y), convRef(in.xv, tc.x, in.wv, tc.k, in.bv, tc.pad), fwdAtol, fwdRtol)
+}

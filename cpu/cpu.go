@@ -111,8 +111,15 @@ func (c *Backend) fail(format string, args ...any) {
 
 func (c *Backend) Alloc(shape ...int) backend.Tensor {
 	checkShape(shape)
-	return &Tensor{shape: slices.Clone(shape), f: make([]float32, numElements(shape))}
+	n := numElements(shape)
+	return &Tensor{shape: slices.Clone(shape), f: make([]float32, n, n+allocTail)}
 }
+
+// allocTail is how many zero elements a float32 tensor has past its end,
+// never written: enough for the reads past the last image that the direct
+// convolution makes without padding (up to (convRows+KW-1)·Cin), so it
+// reads an unpadded input where it stands rather than copying it.
+const allocTail = 4096
 
 func (c *Backend) AllocInt32(shape ...int) backend.Tensor {
 	checkShape(shape)

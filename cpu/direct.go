@@ -90,7 +90,15 @@ func (t *padTask) run(_, lo, hi int) {
 	}
 }
 
+// pad returns x in the padded layout of d: x itself where d has no padding
+// and x has room for the slack past its end (Alloc leaves a zero tail),
+// else a copy. The tail only feeds outputs that are dropped or, in the
+// weight gradient, multiplied by the zero dy of unused columns, so any
+// finite values would do.
 func (c *Backend) pad(x []float32, d directGeom) []float32 {
+	if n := d.paddedLen(); d.padH == 0 && d.padW == 0 && cap(x) >= n {
+		return x[:n]
+	}
 	dst := grown(&c.padded, d.paddedLen())
 	c.tasks.pad = padTask{dst: dst, src: x, d: d}
 	c.pool.dynamic(d.n, 2, &c.tasks.pad)
