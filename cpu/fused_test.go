@@ -52,7 +52,7 @@ type bnState struct {
 	gamma, beta, movMean, movVar, saveMean, saveInvStd backend.Tensor
 }
 
-func (in bnInputs) upload(t *testing.T, c *Backend) bnState {
+func (in bnInputs) upload(t testing.TB, c *Backend) bnState {
 	ch := len(in.gamma)
 	return bnState{upload(t, c, in.gamma, ch), upload(t, c, in.beta, ch), upload(t, c, in.movMean, ch),
 		upload(t, c, in.movVar, ch), garbage(c, ch), garbage(c, ch)}
@@ -153,6 +153,58 @@ func TestBatchNormAddReLU(t *testing.T) {
 					[]string{"y", "saved mean", "saved invstd", "moving mean", "moving var", "inference y"},
 					[]backend.Tensor{fy, f.saveMean, f.saveInvStd, f.movMean, f.movVar, fyInfer},
 					[]backend.Tensor{y, p.saveMean, p.saveInvStd, p.movMean, p.movVar, yInfer})
+			})
+		}
+	}
+}
+
+// BenchmarkFusedBatchNorm times each fused op against the separate ops it
+// replaces, on the model's 26x26x32 activations (batch 64).
+func BenchmarkFusedBatchNorm(b *testing.B) {
+	c := New()
+	shape := []int{64, 26, 26, 32}
+	r := newRand(1600)
+	n := numElements(shape)
+	x, dy := upload(b, c, randVals(r, n, 2), shape...), upload(b, c, randVals(r, n, 1), shape...)
+	relu, y, dx := c.Alloc(shape...), c.Alloc(shape...), c.Alloc(shape...)
+	p := newBNInputs(r, shape[3]).upload(b, c)
+	dg, db := c.Alloc(shape[3]), c.Alloc(shape[3])
+	c.ReLU(relu, x)
+	for _, op := range []struct {
+		name            string
+		separate, fused func()
+	}{
+		{"relu then train", func() {
+			c.ReLU(relu, x)
+			c.BatchNormTrain(y, p.saveMean, p.saveInvStd, relu, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+		}, func() {
+			c.ReLUBatchNormTrain(y, p.saveMean, p.saveInvStd, x, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+		}},
+		{"backward then relu backward", func() {
+			c.BatchNormBackward(dx, dg, db, dy, relu, p.gamma, p.saveMean, p.saveInvStd)
+			c.ReLUBackward(dx, dx, relu)
+		}, func() {
+			c.ReLUBatchNormBackward(dx, dg, db, dy, x, p.gamma, p.saveMean, p.saveInvStd)
+		}},
+		{"train, add, relu", func() {
+			c.BatchNormTrain(y, p.saveMean, p.saveInvStd, x, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+			c.Add(y, y, dy)
+			c.ReLU(y, y)
+		}, func() {
+			c.BatchNormAddReLUTrain(y, p.saveMean, p.saveInvStd, x, dy, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+		}},
+	} {
+		for _, v := range []struct {
+			name string
+			run  func()
+		}{{"separate", op.separate}, {"fused", op.fused}} {
+			b.Run(op.name+"/"+v.name, func(b *testing.B) {
+				v.run() // grow the buffers outside the timing
+				b.ReportAllocs()
+				for b.Loop() {
+					v.run()
+				}
+				mustSync(b, c)
 			})
 		}
 	}
