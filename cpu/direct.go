@@ -333,26 +333,30 @@ func (c *Backend) virtualize(dy []float32, d directGeom) []float32 {
 }
 
 // directBackward is Conv2DBackward where canDirect(g.cout): db, dw and,
-// unless dx is nil, dx — directly as well where canDirect(g.cin). With
-// 'same' padding along the rows, dy padded for the dx convolution is also
-// the virtual-pixel dy of dw (see directWeightsTask), and its copy adds
-// up db, so dy is copied once.
+// unless dx is nil, dx — directly as well where canDirect(g.cin). dy is
+// padded once for the dx convolution, adding up db as it is copied; with
+// 'same' padding along the rows that padded dy is also the virtual-pixel
+// dy of dw (see directWeightsTask), so dy is copied once.
 func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom) {
 	d := newDirectGeom(g)
 	back := backwardGeom(g)
-	if dx != nil && canDirect(back.cout) && g.kw-1 == 2*g.padW {
-		bd := newDirectGeom(back)
-		dyp := c.padSums(&c.paddedDy, dy, bd, db)
-		base := (back.padH*bd.wp + back.padW) * g.cout
-		c.directWeights(dw, dyp[base:], bd.imgStride, x, d)
-		c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false)
+	if dx == nil || !canDirect(back.cout) {
+		c.columnSums(db, dy, g.cout)
+		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
+		if dx != nil {
+			c.conv(dx, dy, c.flipKernel(w, g), back, 0)
+		}
 		return
 	}
-	c.columnSums(db, dy, g.cout)
-	c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
-	if dx != nil {
-		c.conv(dx, dy, c.flipKernel(w, g), back, 0)
+	bd := newDirectGeom(back)
+	dyp := c.padSums(&c.paddedDy, dy, bd, db)
+	if g.kw-1 == 2*g.padW {
+		base := (back.padH*bd.wp + back.padW) * g.cout
+		c.directWeights(dw, dyp[base:], bd.imgStride, x, d)
+	} else {
+		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
 	}
+	c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false)
 }
 
 // directWeights writes dw (KH, KW, Cin, Cout) = Σ over pixels of the input
