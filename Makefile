@@ -10,7 +10,8 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mnistgpu
-	@echo "built $(BIN) (cpu backend: $$($(GO) env GOARCH), AVX2/FMA kernel chosen at run time)"
+	@echo "built $(BIN) (cpu backend: $$($(GO) env GOARCH), AVX-512/AVX2 kernels chosen at run time; cgo $$($(GO) env CGO_ENABLED))"
+	@$(BIN) devices 2>/dev/null | tail -1 || true
 
 # The README's test command.
 test:

@@ -80,7 +80,7 @@ func loadKernels(props cuda.DeviceProps) (*kernelSet, error) {
 	if ks.module == nil {
 		image, _, err := cuda.Compile(kernels.Source, "kernels.cu", []string{option}, cubin)
 		if err != nil {
-			return nil, fmt.Errorf("compiling kernels/kernels.cu for %s: %w", target, err)
+			return nil, fmt.Errorf("compiling kernels/*.cu for %s: %w", target, err)
 		}
 		if ks.module, err = cuda.LoadModule(image); err != nil {
 			return nil, err

@@ -1,20 +1,45 @@
 // Package kernels holds the CUDA C sources of the ops that cuDNN and cuBLAS
-// do not cover. They are embedded in the binary and compiled at run time by
-// NVRTC for the GPU at hand (package gpu), so building mnistgpu needs no CUDA
-// toolkit.
+// do not cover, one concern per file. They are embedded in the binary and
+// compiled at run time by NVRTC for the GPU at hand (package gpu), so
+// building mnistgpu needs no CUDA toolkit.
 package kernels
 
 import (
 	"crypto/sha256"
-	_ "embed"
+	"embed"
 	"encoding/hex"
+	"io/fs"
+	"sort"
+	"strings"
 )
 
-// Source is the CUDA C translation unit; every kernel in it is extern "C",
-// so its name in the compiled module is the function name.
-//
-//go:embed kernels.cu
-var Source string
+//go:embed common.cuh *.cu
+var files embed.FS
+
+// Source is the one translation unit NVRTC compiles: common.cuh, then every
+// .cu file in name order. Every kernel is extern "C", so its name in the
+// compiled module is the function name.
+var Source = concatenate()
+
+func concatenate() string {
+	names, err := fs.Glob(files, "*.cu")
+	if err != nil {
+		panic(err) // the pattern is constant
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, name := range append([]string{"common.cuh"}, names...) {
+		data, err := files.ReadFile(name)
+		if err != nil {
+			panic(err) // embedded at build time
+		}
+		// #line makes NVRTC's messages name the file and line they are about.
+		b.WriteString("#line 1 \"kernels/" + name + "\"\n")
+		b.Write(data)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
 
 // Names lists the kernels the GPU backend looks up in the compiled module.
 var Names = []string{

@@ -10,7 +10,7 @@ import (
 // and every kernel in Source must be looked up (no dead kernels).
 func TestNamesMatchSource(t *testing.T) {
 	if len(Source) == 0 {
-		t.Fatal("kernels.cu is not embedded")
+		t.Fatal("the kernel sources are not embedded")
 	}
 	declared := regexp.MustCompile(`extern "C" __global__ void (\w+)\(`).FindAllStringSubmatch(Source, -1)
 	var found []string
@@ -19,12 +19,12 @@ func TestNamesMatchSource(t *testing.T) {
 	}
 	for _, name := range Names {
 		if !slices.Contains(found, name) {
-			t.Errorf("kernel %q is looked up but not declared extern \"C\" __global__ in kernels.cu", name)
+			t.Errorf("kernel %q is looked up but not declared extern \"C\" __global__ in kernels/*.cu", name)
 		}
 	}
 	for _, name := range found {
 		if !slices.Contains(Names, name) {
-			t.Errorf("kernel %q is declared in kernels.cu but not listed in Names", name)
+			t.Errorf("kernel %q is declared in kernels/*.cu but not listed in Names", name)
 		}
 	}
 }

@@ -7,7 +7,7 @@
 #   1. the NVIDIA libraries and headers there; our hand-declared signatures
 #      and enum values against those headers (scripts/check_headers.py);
 #   2. `mnistgpu devices`;
-#   3. the test binaries: NVRTC compiles kernels.cu; every op and 50 training
+#   3. the test binaries: NVRTC compiles the kernels; every op and 50 training
 #      steps on the GPU against the CPU backend (gpu parity tests), with TF32
 #      allowed (the default) and again in plain FP32 (MNISTGPU_TF32=0);
 #   4. one epoch each of k=3 and k=5 with --test-every 1 (and k=3 with the

@@ -90,7 +90,7 @@ func TestKernelsCompileWithNVRTC(t *testing.T) {
 			}
 		}
 	}
-	_, _, err = Compile("extern \"C\" __global__ void broken( { }", "broken.cu", []string{"--gpu-architecture=compute_" + strconv.Itoa(arch)}, false)
+	_, _, err = Compile("#line 1 \"broken.cu\"\nextern \"C\" __global__ void broken( { }", "broken.cu", []string{"--gpu-architecture=compute_" + strconv.Itoa(arch)}, false)
 	if err == nil || !strings.Contains(err.Error(), "NVRTC_ERROR_COMPILATION") || !strings.Contains(err.Error(), "broken.cu") {
 		t.Errorf("a compile error should carry NVRTC's status and log, got %v", err)
 	}
