@@ -16,13 +16,7 @@ type Tensor struct {
 func (t *Tensor) Shape() []int { return t.shape }
 func (t *Tensor) Len() int     { return numElements(t.shape) }
 
-func numElements(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
-}
+func numElements(shape []int) int { return backend.Elements(shape) }
 
 func checkShape(shape []int) {
 	for _, d := range shape {

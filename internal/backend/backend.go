@@ -18,6 +18,15 @@ type Tensor interface {
 	Len() int
 }
 
+// Elements is the number of elements of a tensor of the given shape.
+func Elements(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
 // Dataset is a set of uint8 images and labels that a backend holds (on the
 // device for a GPU), so that batches are gathered without host traffic.
 type Dataset interface {
