@@ -29,7 +29,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' || true
 
 step "NVIDIA libraries and headers on this machine"
-find / \( -name 'libcudnn.so.*' -o -name 'libcublas.so.*' -o -name 'libnvrtc.so.*' -o -name 'libcuda.so.1' -o -name 'cudnn_*.h' -o -name 'cudnn.h' \) \
+timeout 60 find / -xdev \( -name 'libcudnn.so.*' -o -name 'libcublas.so.*' -o -name 'libnvrtc.so.*' -o -name 'libcuda.so.1' -o -name 'cudnn_*.h' -o -name 'cudnn.h' \) \
   -not -path '/proc/*' 2>/dev/null | sort | head -40
 # Headers from pip wheels and toolkits: point the checker at every include folder found.
 step "our declarations against the real headers"
