@@ -25,6 +25,8 @@ step() { echo; echo "=== $*"; }
 
 step "machine"
 date -u
+# bin/ is built on the development machine (Debian 12): it needs glibc ≥ 2.34 here.
+ldd --version 2>&1 | head -1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' || true
 
