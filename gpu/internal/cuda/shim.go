@@ -792,8 +792,13 @@ func (s *Stream) Launch(f Function, blocks, threads int, a *Args) error {
 	if a.err != nil {
 		return fmt.Errorf("cuLaunchKernel(%s): %w", f.Name, a.err)
 	}
-	return checkDriver("cuLaunchKernel("+f.Name+")", C.mg_cuLaunchKernel(f.f, C.uint(blocks), 1, 1, C.uint(threads), 1, 1, 0, s.s,
-		(*C.char)(unsafe.Pointer(&a.buf[0])), &a.off[0], C.int(a.n)))
+	// The call's name is built only on failure: launches are the hot path.
+	r := C.mg_cuLaunchKernel(f.f, C.uint(blocks), 1, 1, C.uint(threads), 1, 1, 0, s.s,
+		(*C.char)(unsafe.Pointer(&a.buf[0])), &a.off[0], C.int(a.n))
+	if r == 0 {
+		return nil
+	}
+	return checkDriver("cuLaunchKernel("+f.Name+")", r)
 }
 
 // ---- cuDNN ----
@@ -1034,14 +1039,22 @@ func op(transpose bool) C.int {
 
 // Sgemm queues C = alpha op(A) op(B) + beta C in column-major order.
 func (b *BLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, A DevicePtr, lda int, B DevicePtr, ldb int, beta float32, Cm DevicePtr, ldc int) error {
-	return checkCuBLAS(fmt.Sprintf("cublasSgemm(m=%d n=%d k=%d)", m, n, k), C.mg_cublasSgemm(b.h, op(transA), op(transB), C.int(m), C.int(n), C.int(k),
-		C.float(alpha), C.CUdeviceptr(A), C.int(lda), C.CUdeviceptr(B), C.int(ldb), C.float(beta), C.CUdeviceptr(Cm), C.int(ldc)))
+	r := C.mg_cublasSgemm(b.h, op(transA), op(transB), C.int(m), C.int(n), C.int(k),
+		C.float(alpha), C.CUdeviceptr(A), C.int(lda), C.CUdeviceptr(B), C.int(ldb), C.float(beta), C.CUdeviceptr(Cm), C.int(ldc))
+	if r == 0 {
+		return nil // no call name formatted on the hot path
+	}
+	return checkCuBLAS(fmt.Sprintf("cublasSgemm(m=%d n=%d k=%d)", m, n, k), r)
 }
 
 // Sgemv queues y = alpha op(A) x + beta y in column-major order.
 func (b *BLAS) Sgemv(trans bool, m, n int, alpha float32, A DevicePtr, lda int, x DevicePtr, beta float32, y DevicePtr) error {
-	return checkCuBLAS(fmt.Sprintf("cublasSgemv(m=%d n=%d)", m, n), C.mg_cublasSgemv(b.h, op(trans), C.int(m), C.int(n), C.float(alpha),
-		C.CUdeviceptr(A), C.int(lda), C.CUdeviceptr(x), 1, C.float(beta), C.CUdeviceptr(y), 1))
+	r := C.mg_cublasSgemv(b.h, op(trans), C.int(m), C.int(n), C.float(alpha),
+		C.CUdeviceptr(A), C.int(lda), C.CUdeviceptr(x), 1, C.float(beta), C.CUdeviceptr(y), 1)
+	if r == 0 {
+		return nil
+	}
+	return checkCuBLAS(fmt.Sprintf("cublasSgemv(m=%d n=%d)", m, n), r)
 }
 
 // ---- NVRTC ----
