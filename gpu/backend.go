@@ -59,7 +59,6 @@ func Open() (*Backend, error) {
 }
 
 func open() (b *Backend, err error) {
-	var libs []string
 	for _, lib := range cuda.Libraries {
 		l := cuda.Load(lib)
 		if l.Err != nil {
@@ -109,9 +108,8 @@ func open() (b *Backend, err error) {
 	if b.kernels, err = loadKernels(b.props); err != nil {
 		return b, err
 	}
-	blasVersion, _ := cuda.CuBLASVersion()
-	libs = append(libs, "cuDNN "+cudnnVersionText(cuda.CuDNNVersion()), "cuBLAS "+blasVersion, b.kernels.compiler, convMath)
-	b.libs = strings.Join(libs, ", ")
+	b.libs = strings.Join([]string{"cuDNN " + libraryVersion(&cuda.CuDNN), "cuBLAS " + libraryVersion(&cuda.CuBLAS),
+		b.kernels.compiler, convMath}, ", ")
 	return b, nil
 }
 
