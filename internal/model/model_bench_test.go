@@ -55,21 +55,29 @@ func newModel(tb testing.TB, b backend.Backend, kernel int) *model.Model {
 	return m
 }
 
+// warmTrainStep builds a model on be with a gathered batch of 64 and runs
+// one step, so that workspaces have grown before anything is timed.
+func warmTrainStep(b *testing.B, be backend.Backend, kernel int) (*model.Model, *model.Batch, backend.Tensor) {
+	b.Helper()
+	m := newModel(b, be, kernel)
+	ds, perm := randomDataset(b, be, 64, 1)
+	batch, err := m.NewBatch(64, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stats := be.Alloc(2)
+	be.GatherBatch(batch.X, batch.Labels, ds, perm, 0)
+	m.TrainStep(batch, stats, 0, 1e-3)
+	return m, batch, stats
+}
+
 // BenchmarkTrainStep is one optimizer step (forward, backward, Adam) on a
 // batch of 64, the unit an epoch is made of (938 steps).
 func BenchmarkTrainStep(b *testing.B) {
 	for _, k := range []int{3, 5} {
 		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
 			be := cpu.New()
-			m := newModel(b, be, k)
-			ds, perm := randomDataset(b, be, 64, 1)
-			batch, err := m.NewBatch(64, true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			stats := be.Alloc(2)
-			be.GatherBatch(batch.X, batch.Labels, ds, perm, 0)
-			m.TrainStep(batch, stats, 0, 1e-3) // warm-up: grows workspaces
+			m, batch, stats := warmTrainStep(b, be, k)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -207,15 +215,7 @@ func BenchmarkTrainStepOps(b *testing.B) {
 	for _, k := range []int{3, 5} {
 		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
 			be := &timedBackend{Backend: cpu.New(), spent: map[string]time.Duration{}}
-			m := newModel(b, be, k)
-			ds, perm := randomDataset(b, be, 64, 1)
-			batch, err := m.NewBatch(64, true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			stats := be.Alloc(2)
-			be.GatherBatch(batch.X, batch.Labels, ds, perm, 0)
-			m.TrainStep(batch, stats, 0, 1e-3)
+			m, batch, stats := warmTrainStep(b, be, k)
 			clear(be.spent)
 			b.ResetTimer()
 			for b.Loop() {
