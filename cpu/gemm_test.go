@@ -92,6 +92,9 @@ var gemmShapes = []struct {
 	{"dw_288x32x43264", true, false, 288, 32, 43264},
 	{"dcols_43264x288x32", false, true, 43264, 288, 32},
 	{"fwd_k5_43264x32x800", false, false, 43264, 32, 800},
+	{"dense_fwd_64x128x9216", false, false, 64, 128, 9216},
+	{"dense_dw_9216x128x64", true, false, 9216, 128, 64},
+	{"dense_dx_64x9216x128", false, true, 64, 9216, 128},
 }
 
 // BenchmarkGemm measures gemmShapes.

@@ -22,7 +22,9 @@ type workerPool struct {
 	jobs      chan job
 	done      chan struct{}
 	closeOnce sync.Once
-	next      atomic.Int64 // the next unclaimed item of a dynamic loop
+	// unclaimed is the range of a dynamic loop's items not yet claimed:
+	// the first in the low 32 bits, the end in the high 32 bits.
+	unclaimed atomic.Uint64
 }
 
 // job is a range [lo, hi) of t's items, or with grain > 0 a share of a
@@ -121,7 +123,7 @@ func (p *workerPool) dynamic(n, grain int, t task) int {
 		t.run(0, 0, n)
 		return 1
 	}
-	p.next.Store(0)
+	p.unclaimed.Store(uint64(n) << 32)
 	for w := 1; w < workers; w++ {
 		p.jobs <- job{t: t, worker: w, hi: n, grain: grain}
 	}
@@ -132,13 +134,32 @@ func (p *workerPool) dynamic(n, grain int, t task) int {
 	return workers
 }
 
+// claim runs chunks of grain items until none is left. Worker 0 takes
+// them from the front, the others from the back, so that across the
+// consecutive loops of a training step each core keeps working on the same
+// images, whose activations its own caches still hold; only the chunks
+// where they meet change hands. Back chunks keep the front's grain
+// boundaries.
 func (p *workerPool) claim(t task, worker, n, grain int) {
 	for {
-		lo := int(p.next.Add(int64(grain))) - grain
-		if lo >= n {
+		state := p.unclaimed.Load()
+		first, end := int(state&(1<<32-1)), int(state>>32)
+		if first >= end {
 			return
 		}
-		t.run(worker, lo, min(lo+grain, n))
+		lo, hi := first, min(first+grain, end)
+		if worker > 0 {
+			lo, hi = max((end-1)/grain*grain, first), end
+		}
+		next := uint64(hi)
+		if worker > 0 {
+			next = uint64(first) | uint64(lo)<<32
+		} else {
+			next |= uint64(end) << 32
+		}
+		if p.unclaimed.CompareAndSwap(state, next) {
+			t.run(worker, lo, hi)
+		}
 	}
 }
 
