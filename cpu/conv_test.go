@@ -118,7 +118,8 @@ func TestConv2DBackwardOverwrites(t *testing.T) {
 // 32-multiple channel counts, with the assembly kernel where the CPU has it
 // and with the portable one, against convRef and convBackwardRef: odd image
 // sizes, rectangular kernels, a single channel in (the first layer), the
-// model's 'same' and 'valid' layers, and buffers reused across shapes.
+// model's 'same' and 'valid' layers, output rows cut into one, two and three
+// tiles, and buffers reused across shapes.
 func TestConv2DDirect(t *testing.T) {
 	cases := []convCase{
 		{"k3 same 32-32", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1},
@@ -129,6 +130,8 @@ func TestConv2DDirect(t *testing.T) {
 		{"k1 64-32", nhwc{2, 5, 3, 64}, kernel{1, 1, 64, 32}, 0},
 		{"k3 same 17-96", nhwc{1, 6, 6, 17}, kernel{3, 3, 17, 96}, 1},
 		{"k3x17 pad1 cin2", nhwc{2, 6, 20, 2}, kernel{3, 17, 2, 32}, 1},
+		{"k3 same 32-32 three tiles a row", nhwc{2, 3, 29, 32}, kernel{3, 3, 32, 32}, 1},
+		{"k3 valid 32-64 two tiles a row", nhwc{1, 4, 17, 32}, kernel{3, 3, 32, 64}, 0},
 	}
 	saved := [2]bool{directConv, hasAVX512}
 	defer func() { directConv, hasAVX512 = saved[0], saved[1] }()

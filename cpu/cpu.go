@@ -36,9 +36,9 @@ type Backend struct {
 	gemmBufs         gemmBuffers
 	// The direct convolution's padded image, virtual-pixel dy, per-worker
 	// weight-gradient partials, tap offsets and kernel calls (direct.go).
-	padded, paddedDy, virtualDy, partialDw, dropped []float32
-	offs, offsBytes                                 []int
-	calls                                           []stridedCall
+	padded, paddedDy, virtualDy, partialDw []float32
+	offs, offsBytes                        []int
+	calls                                  []stridedCall
 	// stridedGemm's transposed B, per-worker partial C and tap offset.
 	transB, partialC []float32
 	transA, transC   []float32
@@ -117,7 +117,7 @@ func (c *Backend) Alloc(shape ...int) backend.Tensor {
 
 // allocTail is how many zero elements a float32 tensor has past its end,
 // never written: enough for the reads past the last image that the direct
-// convolution makes without padding (up to (convRows+KW-1)·Cin), so it
+// convolution's weight gradient makes without padding (up to KW-1 pixels), so it
 // reads an unpadded input where it stands rather than copying it.
 const allocTail = 4096
 

@@ -6,13 +6,11 @@ package cpu
 // padded width ("virtual pixels": v = oy·Wp + ox, where ox ≥ OW are unused
 // columns), tap (ky, kx) of every virtual pixel reads the padded input at
 // v + ky·Wp + kx. Consecutive pixels are therefore a fixed stride apart for
-// every tap, and the strided kernel reads a tile of 12 pixels straight from
-// the padded image: no im2col panel is packed. The unused columns cost
-// (Wp-OW)/Wp of the arithmetic (8% on this model) and are never stored.
-
-// convRows is the number of output pixels in one tile of the direct
-// convolution.
-const convRows = 12
+// every tap, and the strided kernel reads a tile of up to 14 pixels of one
+// output row straight from the padded image: no im2col panel is packed.
+// The weight gradient runs over all virtual pixels (dy is zero in the
+// unused columns), which costs (Wp-OW)/Wp of its arithmetic (8% on this
+// model).
 
 // directGeom extends convGeom with the padded layout.
 type directGeom struct {
@@ -20,21 +18,19 @@ type directGeom struct {
 	hp, wp    int // padded input
 	imgStride int // elements per padded image
 	virtual   int // virtual output pixels per image: oh·wp
-	tiles     int // convRows-row tiles per image
 }
 
 func newDirectGeom(g convGeom) directGeom {
 	d := directGeom{convGeom: g, hp: g.h + 2*g.padH, wp: g.w + 2*g.padW}
 	d.imgStride = d.hp * d.wp * g.cin
 	d.virtual = g.oh * d.wp
-	d.tiles = (d.virtual + convRows - 1) / convRows
 	return d
 }
 
-// paddedLen is the padded batch plus the slack the last tile of the last
-// image reads past its end (into rows whose outputs are dropped).
+// paddedLen is the padded batch plus the slack that the weight gradient,
+// which reads every virtual pixel of the last image, reads past its end.
 func (d *directGeom) paddedLen() int {
-	lastRead := d.tiles*convRows - 1 + (d.kh-1)*d.wp + d.kw - 1
+	lastRead := d.virtual - 1 + (d.kh-1)*d.wp + d.kw - 1
 	return (d.n-1)*d.imgStride + max(d.imgStride, (lastRead+1)*d.cin)
 }
 
@@ -138,60 +134,54 @@ func (c *Backend) tapOffsets(d directGeom) (elems, bytes []int) {
 	return elems, bytes
 }
 
-// stridedCalls hands each worker its own call struct and a dummy row for
-// the outputs a tile drops.
+// stridedCalls hands each worker its own call struct.
 func (c *Backend) stridedCalls() []stridedCall {
 	for len(c.calls) < c.pool.size {
 		c.calls = append(c.calls, stridedCall{})
 	}
-	grown(&c.dropped, c.pool.size*stridedCols)
 	return c.calls
 }
 
-// directForwardTask: items are (image, tile) pairs.
+// directForwardTask: items are images. Each output row is cut into
+// rowTiles tiles of consecutive pixels (26 pixels: 13 and 13), so a tile
+// never reaches the padded layout's unused columns: no arithmetic is spent
+// on outputs that would be dropped, and a tile's rows are one contiguous
+// run of y.
 type directForwardTask struct {
 	y, xp, w    []float32
 	bias        []float32 // nil or cout long
 	d           directGeom
 	offs, offsB []int
 	calls       []stridedCall
-	dropped     []float32
 	accumulate  bool
 }
+
+// rowTiles is how many tiles an output row of width ow is cut into.
+func rowTiles(ow int) int { return (ow + maxMR - 1) / maxMR }
 
 func (t *directForwardTask) run(worker, lo, hi int) {
 	d := &t.d
 	s := &t.calls[worker]
-	dropped := t.dropped[worker*stridedCols : (worker+1)*stridedCols]
-	*s = stridedCall{offs: t.offs, offsBytes: t.offsB, kPerTap: d.cin, ar: d.cin, ap: 1, bp: d.cout, mr: convRows}
-	var at [convRows]int // each row's offset into y, or -1 where the row is dropped
-	for item := lo; item < hi; item++ {
-		img, tile := item/d.tiles, item%d.tiles
-		v0 := tile * convRows
-		s.a = t.xp[img*d.imgStride+v0*d.cin:]
-		oy, ox := v0/d.wp, v0%d.wp
-		for r := range convRows {
-			at[r] = -1
-			if oy < d.oh && ox < d.ow {
-				at[r] = ((img*d.oh+oy)*d.ow + ox) * d.cout
-			}
-			if ox++; ox == d.wp {
-				ox, oy = 0, oy+1
-			}
-		}
-		for cb := 0; cb < d.cout; cb += stridedCols {
-			for r, o := range at {
-				if o < 0 {
-					s.rows[r] = dropped
-				} else {
-					s.rows[r] = t.y[o+cb : o+cb+stridedCols]
+	*s = stridedCall{offs: t.offs, offsBytes: t.offsB, kPerTap: d.cin, ar: d.cin, ap: 1, bp: d.cout}
+	tiles := rowTiles(d.ow)
+	for img := lo; img < hi; img++ {
+		for oy := range d.oh {
+			for ti, ox := 0, 0; ti < tiles; ti++ {
+				s.mr = (d.ow - ox + tiles - ti - 1) / (tiles - ti)
+				s.a = t.xp[img*d.imgStride+(oy*d.wp+ox)*d.cin:]
+				out := ((img*d.oh+oy)*d.ow + ox) * d.cout
+				for cb := 0; cb < d.cout; cb += stridedCols {
+					for r := range s.mr {
+						s.rows[r] = t.y[out+r*d.cout+cb : out+r*d.cout+cb+stridedCols]
+					}
+					s.b = t.w[cb:]
+					if t.bias != nil {
+						s.bias = t.bias[cb : cb+stridedCols]
+					}
+					stridedKernel(s, t.accumulate)
 				}
+				ox += s.mr
 			}
-			s.b = t.w[cb:]
-			if t.bias != nil {
-				s.bias = t.bias[cb : cb+stridedCols]
-			}
-			stridedKernel(s, t.accumulate)
 		}
 	}
 }
@@ -208,8 +198,8 @@ func (c *Backend) directForward(y, x, w, bias []float32, g convGeom, accumulate 
 func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulate bool) {
 	offs, offsB := c.tapOffsets(d)
 	calls := c.stridedCalls()
-	c.tasks.direct = directForwardTask{y, xp, w, bias, d, offs, offsB, calls, c.dropped, accumulate}
-	c.pool.dynamic(d.n*d.tiles, 8, &c.tasks.direct)
+	c.tasks.direct = directForwardTask{y, xp, w, bias, d, offs, offsB, calls, accumulate}
+	c.pool.dynamic(d.n, 1, &c.tasks.direct)
 }
 
 // weightGroups is how many fixed groups of images the weight gradient is
