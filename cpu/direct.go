@@ -208,12 +208,17 @@ func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulat
 // took which group (training runs repeat bit for bit).
 const weightGroups = 8
 
-// directWeightsTask: items are groups of images (weightGroups). For each
-// tap the product is, over the image's
-// virtual pixels v, dw[tap] (cin × cout) += xpad[v + tap]ᵀ · dyV[v], with
-// rows = input channels (a stride-1 run of the padded pixel) and dyV the
-// output gradient laid out on virtual pixels, zero in the unused columns so
-// that they add nothing.
+// directWeightsTask: items are groups of images (weightGroups). The
+// product is, over the image's virtual pixels v, dw[tap] (cin × cout) +=
+// xpad[v + tap]ᵀ · dyV[v], with dyV the output gradient laid out on virtual
+// pixels, zero in the unused columns so that they add nothing. The taps of
+// one kernel row are one channel run apart in the padded image, so the
+// kw·cin rows of dw for kernel row ky, (kx, ci) in order, read one
+// contiguous run of the padded pixel at v + (ky, 0): a tile takes up to
+// maxMR of them at stride 1, across tap boundaries, and each pass over dyV
+// feeds as many rows as the kernel holds (the 96 rows of a 3-wide kernel
+// on 32 channels go as 7 tiles of 13-14 rows, where tiles within one tap
+// would take 9 of 10-11).
 type directWeightsTask struct {
 	partial     []float32 // groups × taps·cin·cout
 	groups      int
@@ -237,62 +242,27 @@ func (t *directWeightsTask) group(worker, group int) {
 	clear(part)
 	s := &t.calls[worker]
 	*s = stridedCall{kPerTap: d.virtual, ar: 1, ap: d.cin, bp: d.cout}
-	rowTiles := (d.cin + maxMR - 1) / maxMR
+	rowLen := d.kw * d.cin // rows of dw per kernel row
+	tiles := (rowLen + maxMR - 1) / maxMR
 	for img := group * d.n / t.groups; img < (group+1)*d.n/t.groups; img++ {
-		if d.cin < fewChannels {
-			t.byColumnTaps(s, part, img)
-			continue
-		}
-		for tap := range t.offs {
-			s.offs, s.offsBytes = t.offs[tap:tap+1], t.offsB[tap:tap+1]
+		for ky := range d.kh {
+			// t.offs[ky*kw] is tap (ky, 0), where the kernel row's run starts.
+			s.offs, s.offsBytes = t.offs[ky*d.kw:ky*d.kw+1], t.offsB[ky*d.kw:ky*d.kw+1]
 			for cb := 0; cb < d.cout; cb += stridedCols {
 				s.b = t.dyv[img*t.dyStride+cb:]
-				for ti, ci0 := 0, 0; ti < rowTiles; ti++ {
-					// Even tiles: 32 channels go as 11, 11, 10.
-					s.mr = (d.cin - ci0 + rowTiles - ti - 1) / (rowTiles - ti)
-					s.a = t.xp[img*d.imgStride+ci0:]
+				for ti, q := 0, 0; ti < tiles; ti++ {
+					s.mr = (rowLen - q + tiles - ti - 1) / (tiles - ti)
+					s.a = t.xp[img*d.imgStride+q:]
 					for r := range s.mr {
-						at := (tap*d.cin+ci0+r)*d.cout + cb
+						at := (ky*rowLen+q+r)*d.cout + cb
 						s.rows[r] = part[at : at+stridedCols]
 					}
 					stridedKernel(s, true)
-					ci0 += s.mr
+					q += s.mr
 				}
 			}
 		}
 	}
-}
-
-// fewChannels: below this many input channels a tile of the weight
-// gradient spans kernel columns (taps kx, kx+1, ... are one channel apart in
-// the padded image) rather than channels, which would leave the tile a row
-// or two high.
-const fewChannels = 4
-
-// byColumnTaps adds one image's part of dw with tiles whose rows are up to
-// maxMR taps of one kernel row, for one input channel.
-func (t *directWeightsTask) byColumnTaps(s *stridedCall, part []float32, img int) {
-	d := &t.d
-	s.ar = d.cin
-	for ky := range d.kh {
-		// t.offs[ky*kw] is tap (ky, 0); the tile's rows step through kx.
-		s.offs, s.offsBytes = t.offs[ky*d.kw:ky*d.kw+1], t.offsB[ky*d.kw:ky*d.kw+1]
-		for kx0 := 0; kx0 < d.kw; kx0 += maxMR {
-			s.mr = min(maxMR, d.kw-kx0)
-			for ci := range d.cin {
-				s.a = t.xp[img*d.imgStride+kx0*d.cin+ci:]
-				for cb := 0; cb < d.cout; cb += stridedCols {
-					s.b = t.dyv[img*t.dyStride+cb:]
-					for r := range s.mr {
-						at := ((ky*d.kw+kx0+r)*d.cin+ci)*d.cout + cb
-						s.rows[r] = part[at : at+stridedCols]
-					}
-					stridedKernel(s, true)
-				}
-			}
-		}
-	}
-	s.ar = 1
 }
 
 // virtualTask lays dy (n, oh, ow, cout) out on virtual pixels, zero in the
