@@ -76,25 +76,70 @@ func (t *channelSumsTask) run(worker, lo, hi int) {
 // or max(x, 0) with reluX, and, for sumDots, dy; mu nil means zero. The
 // results live in a buffer that the next call reuses.
 func (c *Backend) channelSums(kind sumKind, x, dy, mu []float32, ch int, reluX bool) (s1, s2 []float64) {
+	rows := len(x) / ch
+	return c.groupedSums(min(sumGroups, max(1, rows/256)), kind, x, dy, mu, ch, reluX)
+}
+
+// groupedSums is channelSums with the rows cut into `groups` equal groups
+// (the caller's choice, e.g. one per image).
+func (c *Backend) groupedSums(groups int, kind sumKind, x, dy, mu []float32, ch int, reluX bool) (s1, s2 []float64) {
 	t := &c.tasks.sums
 	if mu == nil {
-		mu = grown(&c.zeros32, ch)
-		clear(mu)
+		mu = c.zeroChannels(ch)
 	}
-	rows := len(x) / ch
-	groups := min(sumGroups, max(1, rows/256))
-	*t = channelSumsTask{kind: kind, reluX: reluX, x: x, dy: dy, mu: mu, ch: ch, rows: rows, groups: groups,
+	*t = channelSumsTask{kind: kind, reluX: reluX, x: x, dy: dy, mu: mu, ch: ch, rows: len(x) / ch, groups: groups,
 		partial: grown(&c.groupSums, groups*2*ch)}
-	out := grown(&c.sums64, 2*ch)
 	c.pool.dynamic(groups, 1, t)
+	return c.addGroups(t.partial, groups, ch)
+}
+
+// zeroChannels is ch zeros in a reused buffer.
+func (c *Backend) zeroChannels(ch int) []float32 {
+	zero := grown(&c.zeros32, ch)
+	clear(zero)
+	return zero
+}
+
+// addGroups adds per-group sums (groups × 2·ch, laid out as in
+// channelSumsTask) in group order, so the totals do not depend on which
+// worker took which group.
+func (c *Backend) addGroups(partial []float64, groups, ch int) (s1, s2 []float64) {
+	out := grown(&c.sums64, 2*ch)
 	for j := range out {
 		total := 0.0
 		for g := range groups {
-			total += t.partial[g*2*ch+j]
+			total += partial[g*2*ch+j]
 		}
 		out[j] = total
 	}
 	return out[:ch], out[ch:]
+}
+
+// batchSums returns Σx and Σx² per channel of x (max(x, 0) with relu),
+// added up image by image (x's first axis) and then over the images in
+// order: the order in which Conv2DBatchStats adds up the tiles it writes,
+// so both give the same bits. The sums are float64 and a float32 value
+// squares exactly in float64, so E[x²]-E[x]² keeps about 1e-14·(1 +
+// mean²/variance) of the variance: no shift towards the mean is needed for
+// any activation this model produces.
+func (c *Backend) batchSums(x backend.Tensor, ch int, relu bool) (s1, s2 []float64) {
+	return c.groupedSums(x.Shape()[0], sumMoments, f32(x), nil, nil, ch, relu)
+}
+
+// saveBatchStats turns the sums over m values per channel into the saved
+// mean and inverse standard deviation and updates the moving statistics
+// with the biased variance, as Keras does.
+func (c *Backend) saveBatchStats(s1, s2 []float64, m int, saveMean, saveInvStd, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+	mean, invStd := f32(saveMean), f32(saveInvStd)
+	mm, mv := f32(movingMean), f32(movingVar)
+	for j := range mean {
+		mu := s1[j] / float64(m)
+		variance := max(s2[j]/float64(m)-mu*mu, 0)
+		mean[j] = float32(mu)
+		invStd[j] = float32(1 / math.Sqrt(variance+float64(eps)))
+		mm[j] = mm[j]*momentum + float32(mu)*(1-momentum)
+		mv[j] = mv[j]*momentum + float32(variance)*(1-momentum)
+	}
 }
 
 func (c *Backend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
@@ -119,44 +164,9 @@ func (c *Backend) batchNormTrain(op string, y, saveMean, saveInvStd, x, z, gamma
 	if !ok || !c.sameLen(op, x.Len(), y) || z != nil && !c.sameLen(op, x.Len(), z) {
 		return
 	}
-	xs := f32(x)
-	mean, invStd := f32(saveMean), f32(saveInvStd)
-	mu := c.stats(ch)
-	// One pass of sums around a pilot mean (of rows spread over the
-	// batch), so that the float32 differences x-p are small and
-	// E[(x-p)²] - E[x-p]² does not cancel: p is within a fraction of a
-	// standard deviation of the mean.
-	pilot, _ := c.perChannel(ch)
-	rows := min(m, sumBlockRows)
-	clear(pilot)
-	for i := range rows {
-		r := i * m / rows
-		for j, v := range xs[r*ch : (r+1)*ch] {
-			if s.reluIn {
-				v = max(v, 0)
-			}
-			pilot[j] += v
-		}
-	}
-	for j := range pilot {
-		pilot[j] /= float32(rows)
-	}
-	dev, sq := c.channelSums(sumMoments, xs, nil, pilot, ch, s.reluIn)
-	variance := c.variances(ch)
-	for j := range mu {
-		d := dev[j] / float64(m)
-		mu[j] = float64(pilot[j]) + d
-		mean[j] = float32(mu[j])
-		variance[j] = max(sq[j]/float64(m)-d*d, 0)
-	}
-	mm, mv := f32(movingMean), f32(movingVar)
-	for j := 0; j < ch; j++ {
-		variance := variance[j]
-		invStd[j] = float32(1 / math.Sqrt(variance+float64(eps)))
-		mm[j] = mm[j]*momentum + float32(mu[j])*(1-momentum)
-		mv[j] = mv[j]*momentum + float32(variance)*(1-momentum)
-	}
-	c.normalize(f32(y), xs, optional(z), mean, invStd, f32(gamma), f32(beta), s)
+	s1, s2 := c.batchSums(x, ch, s.reluIn)
+	c.saveBatchStats(s1, s2, m, saveMean, saveInvStd, movingMean, movingVar, momentum, eps)
+	c.normalize(f32(y), f32(x), optional(z), f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), s)
 }
 
 func (c *Backend) BatchNormInfer(y, x, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
@@ -272,15 +282,7 @@ func (c *Backend) batchNormBackward(op string, dx, dgamma, dbeta, dy, x, gamma, 
 	c.affine(f32(dx), xs, dys, ka, mean, kb, kc, s)
 }
 
-// stats, variances and perChannel hand out reusable per-channel buffers.
-func (c *Backend) stats(n int) []float64 {
-	return grown(&c.stats64, 2*n)[:n]
-}
-
-func (c *Backend) variances(n int) []float64 {
-	return grown(&c.stats64, 2*n)[n:]
-}
-
+// perChannel hands out two reusable per-channel buffers.
 func (c *Backend) perChannel(n int) (a, b []float32) {
 	both := grown(&c.channel32, 2*n)
 	return both[:n], both[n:]

@@ -24,8 +24,7 @@ type Backend struct {
 	dwT, flipped []float32
 	// scratch holds per-worker float64 partial sums (column sums, batch norm).
 	scratch []float64
-	// stats64, sums64 and channel32 hold per-channel intermediates of batch norm.
-	stats64   []float64
+	// sums64 and channel32 hold per-channel intermediates of batch norm.
 	sums64    []float64
 	groupSums []float64 // channelSums' per-group partials
 	imageSums []float64 // padSums' per-image partials

@@ -105,17 +105,12 @@ func (c *Backend) pad(x []float32, d directGeom) []float32 {
 // (rows × cin) into sums, added up per image and then in image order.
 func (c *Backend) padSums(buf *[]float32, x []float32, d directGeom, sums []float32) []float32 {
 	dst := grown(buf, d.paddedLen())
-	zero := grown(&c.zeros32, d.cin)
-	clear(zero)
 	t := &c.tasks.pad
-	*t = padTask{dst: dst, src: x, d: d, sums: grown(&c.imageSums, 2*d.n*d.cin), zero: zero}
+	*t = padTask{dst: dst, src: x, d: d, sums: grown(&c.imageSums, 2*d.n*d.cin), zero: c.zeroChannels(d.cin)}
 	c.pool.dynamic(d.n, 2, t)
+	total, _ := c.addGroups(t.sums, d.n, d.cin)
 	for j := range sums {
-		total := 0.0
-		for img := range d.n {
-			total += t.sums[2*img*d.cin+j]
-		}
-		sums[j] = float32(total)
+		sums[j] = float32(total[j])
 	}
 	return dst
 }
@@ -154,6 +149,12 @@ type directForwardTask struct {
 	offs, offsB []int
 	calls       []stridedCall
 	accumulate  bool
+	// With sums set (images × 2·cout), each image's Σy and Σy² per
+	// channel (of max(y, 0) with reluSums) are added up tile by tile as
+	// the tiles are written, in pixel order; zero is cout zeros.
+	sums     []float64
+	zero     []float32
+	reluSums bool
 }
 
 // rowTiles is how many tiles an output row of width ow is cut into.
@@ -165,6 +166,12 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 	*s = stridedCall{offs: t.offs, offsBytes: t.offsB, kPerTap: d.cin, ar: d.cin, ap: 1, bp: d.cout}
 	tiles := rowTiles(d.ow)
 	for img := lo; img < hi; img++ {
+		var s1, s2 []float64
+		if t.sums != nil {
+			s1, s2 = t.sums[2*img*d.cout:(2*img+1)*d.cout], t.sums[(2*img+1)*d.cout:(2*img+2)*d.cout]
+			clear(s1)
+			clear(s2)
+		}
 		for oy := range d.oh {
 			for ti, ox := 0, 0; ti < tiles; ti++ {
 				s.mr = (d.ow - ox + tiles - ti - 1) / (tiles - ti)
@@ -179,6 +186,9 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 						s.bias = t.bias[cb : cb+stridedCols]
 					}
 					stridedKernel(s, t.accumulate)
+				}
+				if s1 != nil {
+					sumsBlock(t.y[out:out+s.mr*d.cout], s.mr, d.cout, t.zero, s1, s2, t.reluSums)
 				}
 				ox += s.mr
 			}
@@ -196,10 +206,26 @@ func (c *Backend) directForward(y, x, w, bias []float32, g convGeom, accumulate 
 
 // directPadded is directForward on an input already in the padded layout of d.
 func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulate bool) {
-	offs, offsB := c.tapOffsets(d)
-	calls := c.stridedCalls()
-	c.tasks.direct = directForwardTask{y, xp, w, bias, d, offs, offsB, calls, accumulate}
+	c.tasks.direct = c.directTask(y, xp, w, bias, d)
+	c.tasks.direct.accumulate = accumulate
 	c.pool.dynamic(d.n, 1, &c.tasks.direct)
+}
+
+// directStats computes y = conv(x, w) + bias like directForward and returns
+// the per-image sums of y's channels (of max(y, 0) with relu) in the layout
+// of channelSumsTask, images × 2·cout.
+func (c *Backend) directStats(y, x, w, bias []float32, g convGeom, relu bool) []float64 {
+	d := newDirectGeom(g)
+	t := &c.tasks.direct
+	*t = c.directTask(y, c.pad(x, d), w, bias, d)
+	t.sums, t.zero, t.reluSums = grown(&c.groupSums, 2*d.n*d.cout), c.zeroChannels(d.cout), relu
+	c.pool.dynamic(d.n, 1, t)
+	return t.sums
+}
+
+func (c *Backend) directTask(y, xp, w, bias []float32, d directGeom) directForwardTask {
+	offs, offsB := c.tapOffsets(d)
+	return directForwardTask{y: y, xp: xp, w: w, bias: bias, d: d, offs: offs, offsB: offsB, calls: c.stridedCalls()}
 }
 
 // weightGroups is how many fixed groups of images the weight gradient is

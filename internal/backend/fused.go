@@ -28,3 +28,22 @@ type BatchNormAddReLU interface {
 	// BatchNormAddReLUInfer is the same with BatchNormInfer; y may be x or z.
 	BatchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar Tensor, eps float32)
 }
+
+// ConvBatchNorm is a convolution followed by a training-mode batch norm of
+// its output (or of the output's ReLU), with the batch statistics added up
+// as the convolution writes each tile, while it is still in cache: the
+// batch norm then makes one pass over the activations instead of two.
+// A backend that offers it offers ReLUBatchNorm and BatchNormAddReLU too.
+type ConvBatchNorm interface {
+	// Conv2DBatchStats is Conv2D(y, x, w, b, pad) that also writes the
+	// batch statistics of y's channels (of max(y, 0) with relu) into
+	// saveMean and saveInvStd and updates movingMean and movingVar, as
+	// BatchNormTrain (ReLUBatchNormTrain with relu) of y would.
+	Conv2DBatchStats(y, saveMean, saveInvStd, x, w, b Tensor, pad int, relu bool, movingMean, movingVar Tensor, momentum, eps float32)
+	// ReLUBatchNormApply is the rest of ReLUBatchNormTrain(y, …, x, …)
+	// once Conv2DBatchStats(x, …, relu true, …) has saved the statistics.
+	ReLUBatchNormApply(y, x, gamma, beta, saveMean, saveInvStd Tensor)
+	// BatchNormAddReLUApply is the rest of BatchNormAddReLUTrain(y, …, x,
+	// z, …) once Conv2DBatchStats(x, …, relu false, …) has saved them.
+	BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd Tensor)
+}

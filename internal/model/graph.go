@@ -123,25 +123,44 @@ func checkShapes(k *Batch, s *Spec) error {
 func (m *Model) Forward(k *Batch) {
 	b, w := m.b, &m.w
 	pad := m.Spec.Config.Kernel / 2
-	b.Conv2D(k.conv1, k.X, w.conv1W, w.conv1B, 0)
-	m.reluBatchNorm(k, 0, k.bn1, k.relu1, k.conv1, w.bn1)
+	// With the backend's ConvBatchNorm, a training pass has each
+	// convolution save the statistics of the batch norm after it, which
+	// then only applies them.
+	saved := k.training && m.convBN != nil
+	m.conv(k, saved, 0, k.conv1, k.X, w.conv1W, w.conv1B, 0, true, w.bn1)
+	m.reluBatchNorm(k, saved, 0, k.bn1, k.relu1, k.conv1, w.bn1)
 	// ResNet block; the identity shortcut carries bn1.
-	b.Conv2D(k.convA, k.bn1, w.convAW, w.convAB, pad)
-	m.batchNormAddReLU(k, 1, k.reluA, k.bnA, k.convA, nil, w.bnA)
-	b.Conv2D(k.convB, k.reluA, w.convBW, w.convBB, pad)
-	m.batchNormAddReLU(k, 2, k.blockOut, k.bnB, k.convB, k.bn1, w.bnB)
-	b.Conv2D(k.conv4, k.blockOut, w.conv4W, w.conv4B, 0)
-	m.reluBatchNorm(k, 3, k.bn4, k.relu4, k.conv4, w.bn4)
+	m.conv(k, saved, 1, k.convA, k.bn1, w.convAW, w.convAB, pad, false, w.bnA)
+	m.batchNormAddReLU(k, saved, 1, k.reluA, k.bnA, k.convA, nil, w.bnA)
+	m.conv(k, saved, 2, k.convB, k.reluA, w.convBW, w.convBB, pad, false, w.bnB)
+	m.batchNormAddReLU(k, saved, 2, k.blockOut, k.bnB, k.convB, k.bn1, w.bnB)
+	m.conv(k, saved, 3, k.conv4, k.blockOut, w.conv4W, w.conv4B, 0, true, w.bn4)
+	m.reluBatchNorm(k, saved, 3, k.bn4, k.relu4, k.conv4, w.bn4)
 	b.MaxPool2x2(k.pool, k.bn4)
 	b.Dense(k.dense1, k.flat, w.dense1W, w.dense1B)
-	m.reluBatchNorm(k, 4, k.bn5, k.relu5, k.dense1, w.bn5)
+	m.reluBatchNorm(k, false, 4, k.bn5, k.relu5, k.dense1, w.bn5)
 	b.Dense(k.Logits, k.bn5, w.dense2W, w.dense2B)
 }
 
+// conv writes y = conv(x, w) + bias; with saveStats it also saves the
+// statistics of batch norm i (of relu(y) with relu) and updates its moving
+// ones.
+func (m *Model) conv(k *Batch, saveStats bool, i int, y, x, w, bias backend.Tensor, pad int, relu bool, p bnParams) {
+	if !saveStats {
+		m.b.Conv2D(y, x, w, bias, pad)
+		return
+	}
+	s := k.saved[i]
+	m.convBN.Conv2DBatchStats(y, s.mean, s.invStd, x, w, bias, pad, relu, p.movingMean, p.movingVar, BNMomentum, BNEpsilon)
+}
+
 // reluBatchNorm writes y = batchnorm(relu(x)); r holds relu(x) where the
-// backend has no fused op.
-func (m *Model) reluBatchNorm(k *Batch, i int, y, r, x backend.Tensor, p bnParams) {
+// backend has no fused op. With statsSaved the convolution has saved the
+// batch statistics (see conv).
+func (m *Model) reluBatchNorm(k *Batch, statsSaved bool, i int, y, r, x backend.Tensor, p bnParams) {
 	switch f := m.reluBN; {
+	case statsSaved:
+		m.convBN.ReLUBatchNormApply(y, x, p.gamma, p.beta, k.saved[i].mean, k.saved[i].invStd)
 	case f == nil:
 		m.b.ReLU(r, x)
 		m.batchNorm(k, i, y, r, p)
@@ -153,9 +172,12 @@ func (m *Model) reluBatchNorm(k *Batch, i int, y, r, x backend.Tensor, p bnParam
 }
 
 // batchNormAddReLU writes y = relu(batchnorm(x) + z), z nil for none; t
-// holds batchnorm(x) where the backend has no fused op.
-func (m *Model) batchNormAddReLU(k *Batch, i int, y, t, x, z backend.Tensor, p bnParams) {
+// holds batchnorm(x) where the backend has no fused op. statsSaved as in
+// reluBatchNorm.
+func (m *Model) batchNormAddReLU(k *Batch, statsSaved bool, i int, y, t, x, z backend.Tensor, p bnParams) {
 	switch f := m.bnAddReLU; {
+	case statsSaved:
+		m.convBN.BatchNormAddReLUApply(y, x, z, p.gamma, p.beta, k.saved[i].mean, k.saved[i].invStd)
 	case f == nil:
 		m.batchNorm(k, i, t, x, p)
 		if z != nil {

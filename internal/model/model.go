@@ -26,6 +26,7 @@ type Model struct {
 	// The backend's fused ops, nil where it has none (backend/fused.go).
 	reluBN    backend.ReLUBatchNorm
 	bnAddReLU backend.BatchNormAddReLU
+	convBN    backend.ConvBatchNorm // only where reluBN and bnAddReLU are set
 }
 
 // weights names the views the graph uses, with their shapes.
@@ -67,6 +68,9 @@ func New(b backend.Backend, spec *Spec) (*Model, error) {
 	}
 	m.reluBN, _ = b.(backend.ReLUBatchNorm)
 	m.bnAddReLU, _ = b.(backend.BatchNormAddReLU)
+	if cb, ok := b.(backend.ConvBatchNorm); ok && m.reluBN != nil && m.bnAddReLU != nil {
+		m.convBN = cb
+	}
 	offT, offS := 0, 0
 	for _, p := range spec.Params {
 		if p.Trainable {

@@ -178,6 +178,23 @@ func (t *timedBackend) BatchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, m
 	t.Backend.(backend.BatchNormAddReLU).BatchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar, eps)
 }
 
+// Conv2DBatchStats is the convolution with the batch norm's sums added up
+// as its tiles are written; it counts as the convolution.
+func (t *timedBackend) Conv2DBatchStats(y, saveMean, saveInvStd, x, w, b backend.Tensor, pad int, relu bool, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+	defer t.time("conv forward", time.Now())
+	t.Backend.(backend.ConvBatchNorm).Conv2DBatchStats(y, saveMean, saveInvStd, x, w, b, pad, relu, movingMean, movingVar, momentum, eps)
+}
+
+func (t *timedBackend) ReLUBatchNormApply(y, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
+	defer t.time("batch norm", time.Now())
+	t.Backend.(backend.ConvBatchNorm).ReLUBatchNormApply(y, x, gamma, beta, saveMean, saveInvStd)
+}
+
+func (t *timedBackend) BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd backend.Tensor) {
+	defer t.time("batch norm", time.Now())
+	t.Backend.(backend.ConvBatchNorm).BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd)
+}
+
 func (t *timedBackend) ReLU(y, x backend.Tensor) {
 	defer t.time("relu, add", time.Now())
 	t.Backend.ReLU(y, x)
