@@ -225,9 +225,15 @@ func (t *timedBackend) Adam(params, grads, m, v backend.Tensor, step int, lr, be
 	t.Backend.Adam(params, grads, m, v, step, lr, beta1, beta2, eps)
 }
 
+// gemmOps are the timed groups whose work is matrix products: the
+// convolutions (with their operand copies, as a BLAS call includes its
+// packing, and Conv2DBatchStats's sums) and the dense layers.
+var gemmOps = []string{"conv forward", "conv backward", "dense"}
+
 // BenchmarkTrainStepOps is BenchmarkTrainStep with the time split by op
-// (ms per step), for finding what to speed up next. It allocates (the
-// timing map), so allocs/op come from BenchmarkTrainStep.
+// (ms per step), for finding what to speed up next, and outside-GEMM-%:
+// the share of the step's wall time spent outside gemmOps. It allocates
+// (the timing map), so allocs/op come from BenchmarkTrainStep.
 func BenchmarkTrainStepOps(b *testing.B) {
 	for _, k := range []int{3, 5} {
 		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
@@ -245,6 +251,11 @@ func BenchmarkTrainStepOps(b *testing.B) {
 				b.ReportMetric(d.Seconds()*1e3/float64(b.N), strings.ReplaceAll(op, " ", "_")+"-ms")
 			}
 			b.ReportMetric((total-ops).Seconds()*1e3/float64(b.N), "other-ms")
+			inGEMM := time.Duration(0)
+			for _, op := range gemmOps {
+				inGEMM += be.spent[op]
+			}
+			b.ReportMetric(100*(1-inGEMM.Seconds()/total.Seconds()), "outside-GEMM-%")
 			if err := be.Sync(); err != nil {
 				b.Fatal(err)
 			}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The share of a CPU training step spent outside GEMM, counted two ways
+# (make bench-outside; the README's performance table quotes both):
+#
+#  1. by op, wall time: BenchmarkTrainStepOps's outside-GEMM-% — the time
+#     outside the convolution and dense ops, which include their operand
+#     copies (padding, virtual-pixel dy) as a BLAS call includes packing;
+#  2. by CPU profile, strictly: samples outside the multiply micro-kernels
+#     and the loops that feed them tiles (direct convolution, strided and
+#     packed GEMM, the dense layer's transposed product). Padding copies,
+#     the batch-norm sums a convolution adds up, batch norm, ReLU, pooling,
+#     Adam, the loss and the worker pool's hand-offs all count as outside.
+#
+# Usage: scripts/outside-gemm.sh [kernel size, default 3] [steps, default 60]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+k=${1:-3}
+steps=${2:-60}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "== by op (wall time), $steps steps, k=$k"
+go test -run '^$' -bench "TrainStepOps/k=$k\$" -benchtime "${steps}x" ./internal/model/ |
+	grep '^Benchmark' | tr '\t' '\n' | sed -n 's/^ *//; /-ms$\|-%$\|ns\/op$/p'
+
+echo "== by CPU profile, $steps steps, k=$k"
+go test -run '^$' -bench "TrainStep\$/k=$k\$" -benchtime "${steps}x" \
+	-cpuprofile "$work/cpu.prof" -o "$work/model.test" ./internal/model/ | grep '^Benchmark'
+gemm='cpu\.(strided[0-9]+x32|kernel6x16AVX2|microKernelGo|stridedGo|stridedKernel|\(\*directForwardTask\)\.run|\(\*directWeightsTask\)|\(\*stridedGemmTask\)|\(\*gemmTask\)|\(\*packBTask\)|\(\*imageCols\)|\(\*matrix\)|\(\*transposeTask\))'
+notGemm='cpu\.(sumsBlock|sumsAVX512|sumsBlockGo)'
+total=$(go tool pprof -top "$work/model.test" "$work/cpu.prof" 2>/dev/null | sed -n 's/.*Total samples = \([0-9.]*\)s.*/\1/p')
+inGemm=$(go tool pprof -top -focus="$gemm" -ignore="$notGemm" "$work/model.test" "$work/cpu.prof" 2>/dev/null |
+	sed -n 's/^Showing nodes accounting for \([0-9.]*\)s.*/\1/p')
+awk -v t="$total" -v g="$inGemm" 'BEGIN { printf "samples %.2fs, in GEMM %.2fs, outside-GEMM %.1f%%\n", t, g, 100 * (1 - g / t) }'
+echo "largest outside GEMM:"
+go tool pprof -top -ignore="$gemm" -nodecount=12 "$work/model.test" "$work/cpu.prof" 2>/dev/null |
+	sed -n '/flat%/,$p' | awk 'NR > 1 { printf "  %6s %6s  %s\n", $1, $2, $6 }'
