@@ -91,6 +91,26 @@ func (t *stridedGemmTask) packA(dst []float32, p0, kb int) []float32 {
 	dst = dst[:t.rowTiles*kb*maxMR]
 	full := t.m / maxMR
 	panelLen := kb * maxMR
+	if !t.transA {
+		// Row by row, so each row of A streams in order; the panel,
+		// written at a stride of maxMR, stays in L1.
+		for tile := range t.rowTiles {
+			i0 := tile * maxMR
+			panel := dst[tile*panelLen : (tile+1)*panelLen]
+			rows := min(maxMR, t.m-i0)
+			for r := range rows {
+				for p, v := range t.a[(i0+r)*t.k+p0 : (i0+r)*t.k+p0+kb] {
+					panel[p*maxMR+r] = v
+				}
+			}
+			for r := rows; r < maxMR; r++ {
+				for p := range kb {
+					panel[p*maxMR+r] = 0
+				}
+			}
+		}
+		return dst
+	}
 	for p := range kb {
 		// One row of the k axis at a time, so A streams in order.
 		for tile := range t.rowTiles {
