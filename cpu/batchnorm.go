@@ -262,24 +262,41 @@ func (c *Backend) ReLUBatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMea
 }
 
 func (c *Backend) batchNormBackward(op string, dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor, s rowSteps) {
-	m, ch, ok := c.bnShape(op, x, dgamma, dbeta, gamma, saveMean, saveInvStd)
+	_, ch, ok := c.bnShape(op, x, dgamma, dbeta, gamma, saveMean, saveInvStd)
 	if !ok || !c.sameLen(op, x.Len(), dx, dy) {
 		return
 	}
-	xs, dys := f32(x), f32(dy)
-	mean, invStd, gs := f32(saveMean), f32(saveInvStd), f32(gamma)
-	db, dg := f32(dbeta), f32(dgamma)
-	sumDy, sumDyXc := c.channelSums(sumDots, xs, dys, mean, ch, s.reluIn)
+	sumDy, sumDyXc := c.groupedSums(x.Shape()[0], sumDots, f32(x), f32(dy), f32(saveMean), ch, s.reluIn)
+	c.saveBackwardSums(sumDy, sumDyXc, dgamma, dbeta, saveInvStd)
+	c.backwardAffine(dx, dy, x, gamma, saveMean, saveInvStd, dgamma, dbeta, s)
+}
+
+// saveBackwardSums writes dbeta = Σdy and dgamma = Σdy·x̂ = invStd·Σdy·(x-mean)
+// from the float64 sums, added up per image (the order Conv2DBackwardBN
+// adds its tiles in).
+func (c *Backend) saveBackwardSums(sumDy, sumDyXc []float64, dgamma, dbeta, saveInvStd backend.Tensor) {
+	db, dg, invStd := f32(dbeta), f32(dgamma), f32(saveInvStd)
+	for j := range db {
+		db[j], dg[j] = float32(sumDy[j]), float32(sumDyXc[j]*float64(invStd[j]))
+	}
+}
+
+// backwardAffine writes dx = γ·invStd·(dy - mean(dy) - x̂·mean(dy·x̂)) as the
+// affine map ka·(x-mean) + kb·dy + kc, its coefficients from the float32
+// dgamma and dbeta: that is all the batch norm's gradient needs once its
+// sums are known, whoever added them up.
+func (c *Backend) backwardAffine(dx, dy, x, gamma, saveMean, saveInvStd, dgamma, dbeta backend.Tensor, s rowSteps) {
+	ch := gamma.Len()
+	m := float64(x.Len() / ch)
+	gs, invStd, db, dg := f32(gamma), f32(saveInvStd), f32(dbeta), f32(dgamma)
 	ka, kb, kc := c.coefficients(ch)
 	for j := range ch {
 		is := float64(invStd[j])
-		sumDyXhat := sumDyXc[j] * is
-		db[j], dg[j] = float32(sumDy[j]), float32(sumDyXhat)
 		g := float64(gs[j]) * is
-		ka[j], kb[j] = float32(-g*is*sumDyXhat/float64(m)), float32(g)
-		kc[j] = float32(-g * sumDy[j] / float64(m))
+		ka[j], kb[j] = float32(-g*is*float64(dg[j])/m), float32(g)
+		kc[j] = float32(-g * float64(db[j]) / m)
 	}
-	c.affine(f32(dx), xs, dys, ka, mean, kb, kc, s)
+	c.affine(f32(dx), f32(x), f32(dy), ka, f32(saveMean), kb, kc, s)
 }
 
 // perChannel hands out two reusable per-channel buffers.
