@@ -23,6 +23,16 @@ func reluBackwardAVX512(dx, dy, y *float32, n int)
 func addAVX512(y, a, b *float32, n int)
 
 // vectorChannels says whether the assembly takes rows of ch channels.
+//go:noescape
+func prefetchAVX512(p *float32, n int)
+
+// prefetch asks for x's cache lines to be loaded into L1 ahead of use.
+func prefetch(x []float32) {
+	if hasAVX512 && len(x) > 0 {
+		prefetchAVX512(&x[0], len(x))
+	}
+}
+
 func vectorChannels(ch int) bool { return hasAVX512 && ch > 0 && ch%16 == 0 }
 
 func sumsBlock(x []float32, rows, ch int, mu []float32, s1, s2 []float64, reluX bool) {

@@ -411,3 +411,18 @@ adam_loop:
 adam_done:
 	VZEROUPPER
 	RET
+
+// func prefetchAVX512(p *float32, n int)
+// Asks for the cache lines of p[0:n] to be brought into L1 (PREFETCHT0),
+// one per 64 bytes; n > 0.
+TEXT ·prefetchAVX512(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	LEAQ (SI)(CX*4), CX
+
+prefetch_loop:
+	PREFETCHT0 (SI)
+	ADDQ       $64, SI
+	CMPQ       SI, CX
+	JLT        prefetch_loop
+	RET

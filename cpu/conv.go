@@ -74,12 +74,20 @@ func (c *Backend) conv(y, x, w []float32, g convGeom, beta float32) {
 // channels, padded by kernel-1-pad — the same fused path as the forward
 // pass, so no column matrix is ever folded back.
 func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
-	g, ok := c.convGeometry("conv2d backward", dy, x, w, pad)
-	if !ok || !c.sameLen("conv2d backward", g.cout, db) || !c.sameLen("conv2d backward", w.Len(), dw) {
-		return
+	c.conv2DBackward("conv2d backward", dx, dw, db, dy, x, w, pad, tileEpilogue{})
+}
+
+// conv2DBackward is Conv2DBackward with an epilogue on each tile of dx
+// where the direct convolution computes it; it returns the epilogue's
+// per-image sums, nil where the epilogue did not run (the caller then
+// makes the passes it stands for) or the shapes were wrong.
+func (c *Backend) conv2DBackward(op string, dx, dw, db, dy, x, w backend.Tensor, pad int, e tileEpilogue) []float64 {
+	g, ok := c.convGeometry(op, dy, x, w, pad)
+	if !ok || !c.sameLen(op, g.cout, db) || !c.sameLen(op, w.Len(), dw) {
+		return nil
 	}
-	if dx != nil && !c.sameLen("conv2d backward dx", x.Len(), dx) {
-		return
+	if dx != nil && !c.sameLen(op+" dx", x.Len(), dx) {
+		return nil
 	}
 	dys, ws := f32(dy), f32(w)
 	var dxs []float32
@@ -87,14 +95,14 @@ func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
 		dxs = f32(dx)
 	}
 	if canDirect(g.cout) {
-		c.directBackward(dxs, f32(dw), f32(db), dys, f32(x), ws, g)
-		return
+		return c.directBackward(dxs, f32(dw), f32(db), dys, f32(x), ws, g, e)
 	}
 	c.columnSums(f32(db), dys, g.cout)
 	c.convWeights(f32(dw), dys, f32(x), g)
 	if dx != nil {
 		c.conv(dxs, dys, c.flipKernel(ws, g), backwardGeom(g), 0)
 	}
+	return nil
 }
 
 // backwardGeom is the convolution that gives dx: dy convolved with the

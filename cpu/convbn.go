@@ -39,3 +39,45 @@ func (c *Backend) batchNormApply(op string, y, x, z, gamma, beta, saveMean, save
 	}
 	c.normalize(f32(y), f32(x), optional(z), f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), s)
 }
+
+var _ backend.ConvBackwardBatchNorm = (*Backend)(nil)
+
+// Conv2DBackwardBN runs the add, the ReLU mask and the batch norm's sums as
+// the epilogue of the direct input-gradient convolution (tileEpilogue);
+// elsewhere as the separate passes, adding up image by image like
+// BatchNormBackward, so that both paths agree to the bit.
+func (c *Backend) Conv2DBackwardBN(g, dw, db, dy, x, w backend.Tensor, pad int, addend, mask, bnX backend.Tensor, reluX bool, saveMean, saveInvStd, dgamma, dbeta backend.Tensor) {
+	const op = "conv2d backward batchnorm"
+	geom, ok := c.convGeometry(op, dy, x, w, pad)
+	if !ok || !c.sameLen(op, x.Len(), g, bnX) || !c.sameLen(op, geom.cin, saveMean, saveInvStd, dgamma, dbeta) ||
+		addend != nil && !c.sameLen(op, x.Len(), addend) || mask != nil && !c.sameLen(op, x.Len(), mask) {
+		return
+	}
+	e := tileEpilogue{kind: inputGradient, mean: f32(saveMean), relu: reluX, addend: optional(addend), mask: optional(mask), bnX: f32(bnX)}
+	var s1, s2 []float64
+	if sums := c.conv2DBackward(op, g, dw, db, dy, x, w, pad, e); sums != nil {
+		s1, s2 = c.addGroups(sums, geom.n, geom.cin)
+	} else {
+		if addend != nil {
+			c.Add(g, g, addend)
+		}
+		if mask != nil {
+			c.ReLUBackward(g, g, mask)
+		}
+		s1, s2 = c.groupedSums(geom.n, sumDots, f32(bnX), f32(g), f32(saveMean), geom.cin, reluX)
+	}
+	c.saveBackwardSums(s1, s2, dgamma, dbeta, saveInvStd)
+}
+
+func (c *Backend) BatchNormBackwardApply(dx, g, bnX backend.Tensor, reluX bool, gamma, saveMean, saveInvStd, dgamma, dbeta backend.Tensor) {
+	const op = "batchnorm backward apply"
+	_, _, ok := c.bnShape(op, bnX, gamma, saveMean, saveInvStd, dgamma, dbeta)
+	if !ok || !c.sameLen(op, bnX.Len(), dx, g) {
+		return
+	}
+	s := rowSteps{}
+	if reluX {
+		s = rowSteps{reluIn: true, maskOut: true}
+	}
+	c.backwardAffine(dx, g, bnX, gamma, saveMean, saveInvStd, dgamma, dbeta, s)
+}

@@ -88,3 +88,101 @@ func TestConvBatchStatsBadShapes(t *testing.T) {
 		t.Error("the output was written after a shape error")
 	}
 }
+
+// TestConvBackwardBN compares Conv2DBackwardBN followed by
+// BatchNormBackwardApply with the separate ops they stand for
+// (Conv2DBackward, Add, ReLUBackward, BatchNormBackward or
+// ReLUBatchNormBackward), in the three forms the graph uses: a ReLU mask
+// (the block's output), a ReLU mask again (reluA), and the shortcut's add
+// into a batch norm of a ReLU (bn1). Everything must match to the bit, on
+// the direct convolution (assembly and portable kernels) and on the paths
+// where the input gradient is not direct (input channels not a multiple
+// of 32, output channels not either).
+func TestConvBackwardBN(t *testing.T) {
+	cases := []convCase{
+		{"k3 same 32-32", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1},
+		{"k3 valid 32-64, two tiles a row", nhwc{2, 6, 17, 32}, kernel{3, 3, 32, 64}, 0},
+		{"k5 same 32-32", nhwc{2, 8, 6, 32}, kernel{5, 5, 32, 32}, 2},
+		{"input gradient not direct, 16 in", nhwc{2, 6, 5, 16}, kernel{3, 3, 16, 32}, 1},
+		{"gemm path, 16 out", nhwc{2, 6, 5, 32}, kernel{3, 3, 32, 16}, 1},
+	}
+	forms := []struct {
+		name             string
+		withAdd, withMask bool
+		reluX            bool
+	}{
+		{"mask", false, true, false},
+		{"add, relu batch norm", true, false, true},
+		{"add and mask", true, true, false},
+	}
+	saved := [2]bool{directConv, hasAVX512}
+	defer func() { directConv, hasAVX512 = saved[0], saved[1] }()
+	kernels := []bool{false}
+	if saved[1] {
+		kernels = append(kernels, true)
+	}
+	for _, asm := range kernels {
+		directConv, hasAVX512 = true, asm
+		c := New()
+		for i, tc := range cases {
+			for _, f := range forms {
+				t.Run(fmt.Sprintf("asm=%v/%s/%s", asm, tc.name, f.name), func(t *testing.T) {
+					checkConvBackwardBN(t, c, tc, f.withAdd, f.withMask, f.reluX, uint64(1800+i))
+				})
+			}
+		}
+	}
+}
+
+func checkConvBackwardBN(t *testing.T, c *Backend, tc convCase, withAdd, withMask, reluX bool, seed uint64) {
+	in := newConvInputs(t, c, tc, seed)
+	xs := tc.x
+	shape := []int{xs.n, xs.h, xs.w, xs.c}
+	r := newRand(seed + 1)
+	n := xs.len()
+	bnX := upload(t, c, randVals(r, n, 2), shape...)
+	var addend, mask backend.Tensor
+	if withAdd {
+		addend = upload(t, c, randVals(r, n, 1), shape...)
+	}
+	if withMask {
+		maskVals := randVals(r, n, 1)
+		for j := 0; j < n; j += 5 {
+			maskVals[j] = 0 // a ReLU output is 0 on half its inputs
+		}
+		mask = upload(t, c, maskVals, shape...)
+	}
+	bn := newBNInputs(r, xs.c)
+	p := bn.upload(t, c)
+	// Saved statistics as a forward pass leaves them.
+	c.BatchNormTrain(garbage(c, shape...), p.saveMean, p.saveInvStd, bnX, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+
+	grads := func() (g, dw, db, dx, dgamma, dbeta backend.Tensor) {
+		return garbage(c, shape...), garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout), garbage(c, tc.k.cout),
+			garbage(c, shape...), garbage(c, xs.c), garbage(c, xs.c)
+	}
+	g, dw, db, dx, dgamma, dbeta := grads()
+	c.Conv2DBackward(g, dw, db, in.dy, in.x, in.w, tc.pad)
+	if addend != nil {
+		c.Add(g, g, addend)
+	}
+	if mask != nil {
+		c.ReLUBackward(g, g, mask)
+	}
+	if reluX {
+		c.ReLUBatchNormBackward(dx, dgamma, dbeta, g, bnX, p.gamma, p.saveMean, p.saveInvStd)
+	} else {
+		c.BatchNormBackward(dx, dgamma, dbeta, g, bnX, p.gamma, p.saveMean, p.saveInvStd)
+	}
+
+	fg, fdw, fdb, fdx, fdgamma, fdbeta := grads()
+	c.Conv2DBackwardBN(fg, fdw, fdb, in.dy, in.x, in.w, tc.pad, addend, mask, bnX, reluX, p.saveMean, p.saveInvStd, fdgamma, fdbeta)
+	c.BatchNormBackwardApply(fdx, fg, bnX, reluX, p.gamma, p.saveMean, p.saveInvStd, fdgamma, fdbeta)
+	mustSync(t, c)
+	what := []string{"g", "dw", "db", "dx", "dgamma", "dbeta"}
+	got := []backend.Tensor{fg, fdw, fdb, fdx, fdgamma, fdbeta}
+	want := []backend.Tensor{g, dw, db, dx, dgamma, dbeta}
+	for i := range what {
+		checkClose(t, what[i], download(t, c, got[i]), download(t, c, want[i]), 0, 0)
+	}
+}

@@ -149,12 +149,7 @@ type directForwardTask struct {
 	offs, offsB []int
 	calls       []stridedCall
 	accumulate  bool
-	// With sums set (images × 2·cout), each image's Σy and Σy² per
-	// channel (of max(y, 0) with reluSums) are added up tile by tile as
-	// the tiles are written, in pixel order; zero is cout zeros.
-	sums     []float64
-	zero     []float32
-	reluSums bool
+	epilogue    tileEpilogue // run on each tile as it is written
 }
 
 // rowTiles is how many tiles an output row of width ow is cut into.
@@ -166,17 +161,13 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 	*s = stridedCall{offs: t.offs, offsBytes: t.offsB, kPerTap: d.cin, ar: d.cin, ap: 1, bp: d.cout}
 	tiles := rowTiles(d.ow)
 	for img := lo; img < hi; img++ {
-		var s1, s2 []float64
-		if t.sums != nil {
-			s1, s2 = t.sums[2*img*d.cout:(2*img+1)*d.cout], t.sums[(2*img+1)*d.cout:(2*img+2)*d.cout]
-			clear(s1)
-			clear(s2)
-		}
+		s1, s2 := t.epilogue.imageSums(img, d.cout)
 		for oy := range d.oh {
 			for ti, ox := 0, 0; ti < tiles; ti++ {
 				s.mr = (d.ow - ox + tiles - ti - 1) / (tiles - ti)
 				s.a = t.xp[img*d.imgStride+(oy*d.wp+ox)*d.cin:]
 				out := ((img*d.oh+oy)*d.ow + ox) * d.cout
+				t.epilogue.prefetch(out, s.mr*d.cout)
 				for cb := 0; cb < d.cout; cb += stridedCols {
 					for r := range s.mr {
 						s.rows[r] = t.y[out+r*d.cout+cb : out+r*d.cout+cb+stridedCols]
@@ -188,7 +179,7 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 					stridedKernel(s, t.accumulate)
 				}
 				if s1 != nil {
-					sumsBlock(t.y[out:out+s.mr*d.cout], s.mr, d.cout, t.zero, s1, s2, t.reluSums)
+					t.epilogue.tile(t.y[out:out+s.mr*d.cout], out, s.mr, d.cout, s1, s2)
 				}
 				ox += s.mr
 			}
@@ -201,26 +192,28 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 // overwrites it.
 func (c *Backend) directForward(y, x, w, bias []float32, g convGeom, accumulate bool) {
 	d := newDirectGeom(g)
-	c.directPadded(y, c.pad(x, d), w, bias, d, accumulate)
+	c.directPadded(y, c.pad(x, d), w, bias, d, accumulate, tileEpilogue{})
 }
 
-// directPadded is directForward on an input already in the padded layout of d.
-func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulate bool) {
-	c.tasks.direct = c.directTask(y, xp, w, bias, d)
-	c.tasks.direct.accumulate = accumulate
-	c.pool.dynamic(d.n, 1, &c.tasks.direct)
+// directPadded is directForward on an input already in the padded layout
+// of d, with an epilogue on each tile (noEpilogue for none); it returns the
+// epilogue's per-image sums.
+func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulate bool, e tileEpilogue) []float64 {
+	t := &c.tasks.direct
+	*t = c.directTask(y, xp, w, bias, d)
+	t.accumulate, t.epilogue = accumulate, e
+	if e.kind != noEpilogue {
+		t.epilogue.sums = grown(&c.groupSums, 2*d.n*d.cout)
+	}
+	c.pool.dynamic(d.n, 1, t)
+	return t.epilogue.sums
 }
 
 // directStats computes y = conv(x, w) + bias like directForward and returns
-// the per-image sums of y's channels (of max(y, 0) with relu) in the layout
-// of channelSumsTask, images × 2·cout.
+// the per-image sums of y's channels (of max(y, 0) with relu).
 func (c *Backend) directStats(y, x, w, bias []float32, g convGeom, relu bool) []float64 {
 	d := newDirectGeom(g)
-	t := &c.tasks.direct
-	*t = c.directTask(y, c.pad(x, d), w, bias, d)
-	t.sums, t.zero, t.reluSums = grown(&c.groupSums, 2*d.n*d.cout), c.zeroChannels(d.cout), relu
-	c.pool.dynamic(d.n, 1, t)
-	return t.sums
+	return c.directPadded(y, c.pad(x, d), w, bias, d, false, tileEpilogue{kind: outputStats, mean: c.zeroChannels(d.cout), relu: relu})
 }
 
 func (c *Backend) directTask(y, xp, w, bias []float32, d directGeom) directForwardTask {
@@ -319,11 +312,12 @@ func (c *Backend) virtualize(dy []float32, d directGeom) []float32 {
 }
 
 // directBackward is Conv2DBackward where canDirect(g.cout): db, dw and,
-// unless dx is nil, dx — directly as well where canDirect(g.cin). dy is
-// padded once for the dx convolution, adding up db as it is copied; with
-// 'same' padding along the rows that padded dy is also the virtual-pixel
-// dy of dw (see directWeightsTask), so dy is copied once.
-func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom) {
+// unless dx is nil, dx — directly as well where canDirect(g.cin), with the
+// epilogue e on each tile of dx; it returns e's sums, nil where e did not
+// run. dy is padded once for the dx convolution, adding up db as it is
+// copied; with 'same' padding along the rows that padded dy is also the
+// virtual-pixel dy of dw (see directWeightsTask), so dy is copied once.
+func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom, e tileEpilogue) []float64 {
 	d := newDirectGeom(g)
 	back := backwardGeom(g)
 	if dx == nil || !canDirect(back.cout) {
@@ -332,7 +326,7 @@ func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom) {
 		if dx != nil {
 			c.conv(dx, dy, c.flipKernel(w, g), back, 0)
 		}
-		return
+		return nil
 	}
 	bd := newDirectGeom(back)
 	dyp := c.padSums(&c.paddedDy, dy, bd, db)
@@ -342,7 +336,7 @@ func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom) {
 	} else {
 		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
 	}
-	c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false)
+	return c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false, e)
 }
 
 // directWeights writes dw (KH, KW, Cin, Cout) = Σ over pixels of the input

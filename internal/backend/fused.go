@@ -47,3 +47,22 @@ type ConvBatchNorm interface {
 	// z, …) once Conv2DBatchStats(x, …, relu false, …) has saved them.
 	BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd Tensor)
 }
+
+// ConvBackwardBatchNorm takes the gradient of a convolution's input on
+// through the ReLU (or the residual sum) before the convolution and into
+// the sums of the batch norm before that, as the convolution writes each
+// tile of the input gradient: the separate ReLU-backward or add pass and
+// the batch norm's pass of sums go away. A backend that offers it offers
+// ReLUBatchNorm too.
+type ConvBackwardBatchNorm interface {
+	// Conv2DBackwardBN is Conv2DBackward(g, dw, db, dy, x, w, pad), then
+	// Add(g, g, addend) unless addend is nil, then ReLUBackward(g, g,
+	// mask) unless mask is nil; and it writes dgamma and dbeta as
+	// BatchNormBackward(…, dgamma, dbeta, g, bnX, …, saveMean,
+	// saveInvStd) — ReLUBatchNormBackward with reluX — would.
+	Conv2DBackwardBN(g, dw, db, dy, x, w Tensor, pad int, addend, mask, bnX Tensor, reluX bool, saveMean, saveInvStd, dgamma, dbeta Tensor)
+	// BatchNormBackwardApply is the rest of that BatchNormBackward (or
+	// ReLUBatchNormBackward with reluX): dx from g and the dgamma and
+	// dbeta that Conv2DBackwardBN wrote.
+	BatchNormBackwardApply(dx, g, bnX Tensor, reluX bool, gamma, saveMean, saveInvStd, dgamma, dbeta Tensor)
+}

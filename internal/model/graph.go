@@ -216,17 +216,48 @@ func (m *Model) Backward(k *Batch, stats backend.Tensor, slot int) {
 	b.DenseBackward(k.gFlat, w.gDense1W, w.gDense1B, k.g128[1], k.flat, w.dense1W)
 	b.MaxPool2x2Backward(k.g64[0], k.gPool, k.bn4, k.pool)
 	m.reluBatchNormBackward(k, 3, k.g64[1], w.gBN4, k.g64[0], k.conv4, k.relu4, w.bn4)
-	b.Conv2DBackward(k.g32[0], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0)
-	// Through the block's output ReLU to the sum: g32[1] feeds both branches.
-	b.ReLUBackward(k.g32[1], k.g32[0], k.blockOut)
-	b.BatchNormBackward(k.g32[0], w.gBNB.gamma, w.gBNB.beta, k.g32[1], k.convB, w.bnB.gamma, k.saved[2].mean, k.saved[2].invStd)
-	b.Conv2DBackward(k.g32[2], w.gConvBW, w.gConvBB, k.g32[0], k.reluA, w.convBW, pad)
-	b.ReLUBackward(k.g32[2], k.g32[2], k.reluA)
-	b.BatchNormBackward(k.g32[0], w.gBNA.gamma, w.gBNA.beta, k.g32[2], k.convA, w.bnA.gamma, k.saved[1].mean, k.saved[1].invStd)
-	b.Conv2DBackward(k.g32[2], w.gConvAW, w.gConvAB, k.g32[0], k.bn1, w.convAW, pad)
-	b.Add(k.g32[2], k.g32[2], k.g32[1]) // the identity shortcut
-	m.reluBatchNormBackward(k, 0, k.g32[0], w.gBN1, k.g32[2], k.conv1, k.relu1, w.bn1)
+	if m.convBNBwd != nil {
+		m.blockBackwardFused(k)
+	} else {
+		b.Conv2DBackward(k.g32[0], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0)
+		// Through the block's output ReLU to the sum: g32[1] feeds both branches.
+		b.ReLUBackward(k.g32[1], k.g32[0], k.blockOut)
+		b.BatchNormBackward(k.g32[0], w.gBNB.gamma, w.gBNB.beta, k.g32[1], k.convB, w.bnB.gamma, k.saved[2].mean, k.saved[2].invStd)
+		b.Conv2DBackward(k.g32[2], w.gConvBW, w.gConvBB, k.g32[0], k.reluA, w.convBW, pad)
+		b.ReLUBackward(k.g32[2], k.g32[2], k.reluA)
+		b.BatchNormBackward(k.g32[0], w.gBNA.gamma, w.gBNA.beta, k.g32[2], k.convA, w.bnA.gamma, k.saved[1].mean, k.saved[1].invStd)
+		b.Conv2DBackward(k.g32[2], w.gConvAW, w.gConvAB, k.g32[0], k.bn1, w.convAW, pad)
+		b.Add(k.g32[2], k.g32[2], k.g32[1]) // the identity shortcut
+		m.reluBatchNormBackward(k, 0, k.g32[0], w.gBN1, k.g32[2], k.conv1, k.relu1, w.bn1)
+	}
 	b.Conv2DBackward(nil, w.gConv1W, w.gConv1B, k.g32[0], k.X, w.conv1W, 0)
+}
+
+// blockBackwardFused is Backward from conv4's gradient g64[1] to bn1's
+// input gradient g32[0], the same ops as the plain sequence in Backward
+// with each ReLU backward, the shortcut's add and each batch norm's sums
+// done by the convolution before them as it writes its input gradient
+// (backend.ConvBackwardBatchNorm). The buffers end as in the plain
+// sequence: g32[1] the gradient at the block's sum, g32[0] bn1's.
+func (m *Model) blockBackwardFused(k *Batch) {
+	f, w := m.convBNBwd, &m.w
+	pad := m.Spec.Config.Kernel / 2
+	// conv4, then the block's output ReLU, then bnB's sums.
+	s := k.saved[2]
+	f.Conv2DBackwardBN(k.g32[1], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0,
+		nil, k.blockOut, k.convB, false, s.mean, s.invStd, w.gBNB.gamma, w.gBNB.beta)
+	f.BatchNormBackwardApply(k.g32[0], k.g32[1], k.convB, false, w.bnB.gamma, s.mean, s.invStd, w.gBNB.gamma, w.gBNB.beta)
+	// convB, then reluA, then bnA's sums.
+	s = k.saved[1]
+	f.Conv2DBackwardBN(k.g32[2], w.gConvBW, w.gConvBB, k.g32[0], k.reluA, w.convBW, pad,
+		nil, k.reluA, k.convA, false, s.mean, s.invStd, w.gBNA.gamma, w.gBNA.beta)
+	f.BatchNormBackwardApply(k.g32[0], k.g32[2], k.convA, false, w.bnA.gamma, s.mean, s.invStd, w.gBNA.gamma, w.gBNA.beta)
+	// convA, then the identity shortcut's add, then bn1's sums (its ReLU
+	// comes before it: reluX).
+	s = k.saved[0]
+	f.Conv2DBackwardBN(k.g32[2], w.gConvAW, w.gConvAB, k.g32[0], k.bn1, w.convAW, pad,
+		k.g32[1], nil, k.conv1, true, s.mean, s.invStd, w.gBN1.gamma, w.gBN1.beta)
+	f.BatchNormBackwardApply(k.g32[0], k.g32[2], k.conv1, true, w.bn1.gamma, s.mean, s.invStd, w.gBN1.gamma, w.gBN1.beta)
 }
 
 // reluBatchNormBackward takes dy back through reluBatchNorm(x) to dx,

@@ -26,7 +26,8 @@ type Model struct {
 	// The backend's fused ops, nil where it has none (backend/fused.go).
 	reluBN    backend.ReLUBatchNorm
 	bnAddReLU backend.BatchNormAddReLU
-	convBN    backend.ConvBatchNorm // only where reluBN and bnAddReLU are set
+	convBN    backend.ConvBatchNorm         // only where reluBN and bnAddReLU are set
+	convBNBwd backend.ConvBackwardBatchNorm // only where reluBN is set
 }
 
 // weights names the views the graph uses, with their shapes.
@@ -70,6 +71,9 @@ func New(b backend.Backend, spec *Spec) (*Model, error) {
 	m.bnAddReLU, _ = b.(backend.BatchNormAddReLU)
 	if cb, ok := b.(backend.ConvBatchNorm); ok && m.reluBN != nil && m.bnAddReLU != nil {
 		m.convBN = cb
+	}
+	if cb, ok := b.(backend.ConvBackwardBatchNorm); ok && m.reluBN != nil {
+		m.convBNBwd = cb
 	}
 	offT, offS := 0, 0
 	for _, p := range spec.Params {

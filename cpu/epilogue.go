@@ -1,0 +1,79 @@
+package cpu
+
+// A tile epilogue is batch-norm work that a direct convolution does on
+// each tile of its output right after the kernel writes it, while the tile
+// is in L1, so that the batch norm does not make a pass of its own over the
+// activations for it. Its sums are per image, in pixel order, laid out as
+// channelSumsTask's partials (images × 2·ch), so that added up in image
+// order they match the separate ops' sums to the bit.
+type tileEpilogue struct {
+	kind epilogueKind
+	sums []float64
+	// mean is what the sums are taken around: zeros for outputStats, the
+	// batch norm's saved mean for inputGradient.
+	mean []float32
+	// relu: outputStats sums max(y, 0); inputGradient takes max(bnX, 0)
+	// for bnX.
+	relu bool
+	// inputGradient: g = y + addend (nil for none), zeroed where mask ≤ 0
+	// (nil for none), written back, and summed as Σg and Σg·(bnX-mean).
+	addend, mask, bnX []float32
+}
+
+type epilogueKind int
+
+const (
+	noEpilogue epilogueKind = iota
+	// outputStats adds up Σy and Σy² for the batch norm after the
+	// convolution (Conv2DBatchStats).
+	outputStats
+	// inputGradient takes the gradient of a convolution's input on
+	// through the ReLU and into the sums of the batch norm before the
+	// convolution (Conv2DBackwardBN).
+	inputGradient
+)
+
+// imageSums returns image img's two sums.
+func (e *tileEpilogue) imageSums(img, ch int) (s1, s2 []float64) {
+	if e.kind == noEpilogue {
+		return nil, nil
+	}
+	s1, s2 = e.sums[2*img*ch:(2*img+1)*ch], e.sums[(2*img+1)*ch:(2*img+2)*ch]
+	clear(s1)
+	clear(s2)
+	return s1, s2
+}
+
+// prefetch asks for the operands of the tile at element at (n elements)
+// to be loaded while the kernel computes it: the epilogue runs between two
+// kernel calls, where waiting for memory stalls the core.
+func (e *tileEpilogue) prefetch(at, n int) {
+	if e.kind != inputGradient {
+		return
+	}
+	if e.addend != nil {
+		prefetch(e.addend[at : at+n])
+	}
+	if e.mask != nil {
+		prefetch(e.mask[at : at+n])
+	}
+	prefetch(e.bnX[at : at+n])
+}
+
+// tile runs the epilogue on y, rows × ch values that start at element at
+// of the output.
+func (e *tileEpilogue) tile(y []float32, at, rows, ch int, s1, s2 []float64) {
+	switch e.kind {
+	case outputStats:
+		sumsBlock(y, rows, ch, e.mean, s1, s2, e.relu)
+	case inputGradient:
+		n := rows * ch
+		if e.addend != nil {
+			add(y, y, e.addend[at:at+n])
+		}
+		if e.mask != nil {
+			reluBackward(y, y, e.mask[at:at+n])
+		}
+		dotsBlock(y, e.bnX[at:at+n], rows, ch, e.mean, s1, s2, e.relu)
+	}
+}
