@@ -23,6 +23,7 @@ func reluBackwardAVX512(dx, dy, y *float32, n int)
 func addAVX512(y, a, b *float32, n int)
 
 // vectorChannels says whether the assembly takes rows of ch channels.
+//
 //go:noescape
 func prefetchAVX512(p *float32, n int)
 

@@ -107,9 +107,9 @@ func TestConvBackwardBN(t *testing.T) {
 		{"gemm path, 16 out", nhwc{2, 6, 5, 32}, kernel{3, 3, 32, 16}, 1},
 	}
 	forms := []struct {
-		name             string
+		name              string
 		withAdd, withMask bool
-		reluX            bool
+		reluX             bool
 	}{
 		{"mask", false, true, false},
 		{"add, relu batch norm", true, false, true},
