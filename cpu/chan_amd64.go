@@ -22,8 +22,6 @@ func reluBackwardAVX512(dx, dy, y *float32, n int)
 //go:noescape
 func addAVX512(y, a, b *float32, n int)
 
-// vectorChannels says whether the assembly takes rows of ch channels.
-//
 //go:noescape
 func prefetchAVX512(p *float32, n int)
 
@@ -34,6 +32,7 @@ func prefetch(x []float32) {
 	}
 }
 
+// vectorChannels says whether the assembly takes rows of ch channels.
 func vectorChannels(ch int) bool { return hasAVX512 && ch > 0 && ch%16 == 0 }
 
 func sumsBlock(x []float32, rows, ch int, mu []float32, s1, s2 []float64, reluX bool) {
