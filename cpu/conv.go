@@ -86,7 +86,7 @@ func (c *Backend) conv2DBackward(op string, dx, dw, db, dy, x, w backend.Tensor,
 	if !ok || !c.sameLen(op, g.cout, db) || !c.sameLen(op, w.Len(), dw) {
 		return nil
 	}
-	if dx != nil && !c.sameLen(op+" dx", x.Len(), dx) {
+	if dx != nil && !c.sameLen(op, x.Len(), dx) {
 		return nil
 	}
 	dys, ws := f32(dy), f32(w)

@@ -8,8 +8,9 @@
 #  2. by CPU profile, strictly: samples outside the multiply micro-kernels
 #     and the loops that feed them tiles (direct convolution, strided and
 #     packed GEMM, the dense layer's transposed product). Padding copies,
-#     the batch-norm sums a convolution adds up, batch norm, ReLU, pooling,
-#     Adam, the loss and the worker pool's hand-offs all count as outside.
+#     the batch-norm work a convolution does on its tiles (tileEpilogue),
+#     batch norm, ReLU, pooling, Adam, the loss and the worker pool's
+#     hand-offs all count as outside.
 #
 # Usage: scripts/outside-gemm.sh [kernel size, default 3] [steps, default 60]
 set -euo pipefail
@@ -27,7 +28,7 @@ echo "== by CPU profile, $steps steps, k=$k"
 go test -run '^$' -bench "TrainStep\$/k=$k\$" -benchtime "${steps}x" \
 	-cpuprofile "$work/cpu.prof" -o "$work/model.test" ./internal/model/ | grep '^Benchmark'
 gemm='cpu\.(strided[0-9]+x32|kernel6x16AVX2|microKernelGo|stridedGo|stridedKernel|\(\*directForwardTask\)\.run|\(\*directWeightsTask\)|\(\*stridedGemmTask\)|\(\*gemmTask\)|\(\*packBTask\)|\(\*imageCols\)|\(\*matrix\)|\(\*transposeTask\))'
-notGemm='cpu\.(sumsBlock|sumsAVX512|sumsBlockGo)'
+notGemm='cpu\.\(\*tileEpilogue\)'
 total=$(go tool pprof -top "$work/model.test" "$work/cpu.prof" 2>/dev/null | sed -n 's/.*Total samples = \([0-9.]*\)s.*/\1/p')
 inGemm=$(go tool pprof -top -focus="$gemm" -ignore="$notGemm" "$work/model.test" "$work/cpu.prof" 2>/dev/null |
 	sed -n 's/^Showing nodes accounting for \([0-9.]*\)s.*/\1/p')
