@@ -86,7 +86,8 @@ func (c *Backend) conv2DBackward(op string, dx, dw, db, dy, x, w backend.Tensor,
 	if !ok || !c.sameLen(op, g.cout, db) || !c.sameLen(op, w.Len(), dw) {
 		return nil
 	}
-	if dx != nil && !c.sameLen(op, x.Len(), dx) {
+	if dx != nil && dx.Len() != x.Len() {
+		c.fail("%s dx: tensor of shape %v, want %d elements", op, dx.Shape(), x.Len())
 		return nil
 	}
 	dys, ws := f32(dy), f32(w)
