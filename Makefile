@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/mnistgpu
 PKGS    := ./...
 
-.PHONY: gpu-check-build all build test vet fmt check bench bench-cpu bench-gemm purego nocgo data train-k3 train-k5 bench-k35 clean
+.PHONY: gpu-check-build all build test vet fmt check bench bench-cpu bench-outside bench-gemm purego nocgo data train-k3 train-k5 bench-k35 clean
 
 all: build
 
@@ -42,6 +42,11 @@ bench-cpu:
 	@test -n "$$(CGO_ENABLED=1 $(GO) env CC)" && (echo '#include <cblas.h>' | $$($(GO) env CC) -E - >/dev/null 2>&1) \
 		|| (echo "bench-cpu needs OpenBLAS's headers and a C compiler (Debian: libopenblas-dev)"; exit 1)
 	OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-SkylakeX} OPENBLAS_THREAD_TIMEOUT=4 CGO_ENABLED=1 $(GO) test -tags openblas -run '^$$' -bench VsOpenBLAS -benchtime 10x ./cpu/
+
+# The share of a k=3 training step spent outside GEMM, by op (wall time)
+# and by CPU profile (see the script's header for what counts as GEMM).
+bench-outside:
+	bash scripts/outside-gemm.sh 3 60
 
 # The portable Go micro-kernel instead of the assembly one.
 purego:

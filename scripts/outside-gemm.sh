@@ -29,10 +29,16 @@ go test -run '^$' -bench "TrainStep\$/k=$k\$" -benchtime "${steps}x" \
 	-cpuprofile "$work/cpu.prof" -o "$work/model.test" ./internal/model/ | grep '^Benchmark'
 gemm='cpu\.(strided[0-9]+x32|kernel6x16AVX2|microKernelGo|stridedGo|stridedKernel|\(\*directForwardTask\)\.run|\(\*directWeightsTask\)|\(\*stridedGemmTask\)|\(\*gemmTask\)|\(\*packBTask\)|\(\*imageCols\)|\(\*matrix\)|\(\*transposeTask\))'
 notGemm='cpu\.\(\*tileEpilogue\)'
-total=$(go tool pprof -top "$work/model.test" "$work/cpu.prof" 2>/dev/null | sed -n 's/.*Total samples = \([0-9.]*\)s.*/\1/p')
-inGemm=$(go tool pprof -top -focus="$gemm" -ignore="$notGemm" "$work/model.test" "$work/cpu.prof" 2>/dev/null |
-	sed -n 's/^Showing nodes accounting for \([0-9.]*\)s.*/\1/p')
-awk -v t="$total" -v g="$inGemm" 'BEGIN { printf "samples %.2fs, in GEMM %.2fs, outside-GEMM %.1f%%\n", t, g, 100 * (1 - g / t) }'
-echo "largest outside GEMM:"
-go tool pprof -top -ignore="$gemm" -nodecount=12 "$work/model.test" "$work/cpu.prof" 2>/dev/null |
+# The step: the benchmark goroutine's TrainStep and the worker pool's
+# goroutines (set-up and the test harness left out).
+step='model\.\(\*Model\)\.TrainStep|cpu\.newWorkerPoolOf\.func1'
+accounted() {
+	go tool pprof -top -unit=ms "$@" "$work/model.test" "$work/cpu.prof" 2>/dev/null |
+		sed -n "s/^Showing nodes accounting for \\([0-9.]*\\)ms.*/\\1/p"
+}
+total=$(accounted -focus="$step")
+inGemm=$(accounted -focus="$gemm" -ignore="$notGemm")
+awk -v t="$total" -v g="$inGemm" 'BEGIN { printf "step samples %.2fs, in GEMM %.2fs, outside-GEMM %.1f%%\n", t / 1000, g / 1000, 100 * (1 - g / t) }'
+echo "largest outside GEMM (share of all samples):"
+go tool pprof -top -focus="$step" -ignore="$gemm" -nodecount=12 "$work/model.test" "$work/cpu.prof" 2>/dev/null |
 	sed -n '/flat%/,$p' | awk 'NR > 1 { printf "  %6s %6s  %s\n", $1, $2, $6 }'
