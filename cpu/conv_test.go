@@ -133,6 +133,20 @@ func TestConv2DDirect(t *testing.T) {
 		{"k3 same 32-32 three tiles a row", nhwc{2, 3, 29, 32}, kernel{3, 3, 32, 32}, 1},
 		{"k3 valid 32-64 two tiles a row", nhwc{1, 4, 17, 32}, kernel{3, 3, 32, 64}, 0},
 	}
+	forEachDirectKernel(func(asm bool, c *Backend) {
+		for i, tc := range cases {
+			t.Run(fmt.Sprintf("asm=%v/%s", asm, tc.name), func(t *testing.T) {
+				checkConvAgainstRef(t, c, tc, uint64(400+i))
+			})
+		}
+	})
+}
+
+// forEachDirectKernel calls run with a fresh backend on the direct
+// convolution path, once with the portable strided kernel and once with
+// the assembly one where the CPU has it, and restores the CPU's own
+// choice after.
+func forEachDirectKernel(run func(asm bool, c *Backend)) {
 	saved := [2]bool{directConv, hasAVX512}
 	defer func() { directConv, hasAVX512 = saved[0], saved[1] }()
 	kernels := []bool{false}
@@ -141,12 +155,7 @@ func TestConv2DDirect(t *testing.T) {
 	}
 	for _, asm := range kernels {
 		directConv, hasAVX512 = true, asm
-		c := New()
-		for i, tc := range cases {
-			t.Run(fmt.Sprintf("asm=%v/%s", asm, tc.name), func(t *testing.T) {
-				checkConvAgainstRef(t, c, tc, uint64(400+i))
-			})
-		}
+		run(asm, New())
 	}
 }
 

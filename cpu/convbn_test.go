@@ -21,15 +21,7 @@ func TestConvBatchStats(t *testing.T) {
 		{"k3 valid cin1", nhwc{2, 8, 7, 1}, kernel{3, 3, 1, 32}, 0},
 		{"gemm path, 16 out", nhwc{2, 6, 5, 3}, kernel{3, 3, 3, 16}, 1},
 	}
-	saved := [2]bool{directConv, hasAVX512}
-	defer func() { directConv, hasAVX512 = saved[0], saved[1] }()
-	kernels := []bool{false}
-	if saved[1] {
-		kernels = append(kernels, true)
-	}
-	for _, asm := range kernels {
-		directConv, hasAVX512 = true, asm
-		c := New()
+	forEachDirectKernel(func(asm bool, c *Backend) {
 		for i, tc := range cases {
 			for _, relu := range []bool{true, false} {
 				t.Run(fmt.Sprintf("asm=%v/%s/relu=%v", asm, tc.name, relu), func(t *testing.T) {
@@ -37,7 +29,7 @@ func TestConvBatchStats(t *testing.T) {
 				})
 			}
 		}
-	}
+	})
 }
 
 func checkConvBatchStats(t *testing.T, c *Backend, tc convCase, relu bool, seed uint64) {
@@ -115,15 +107,7 @@ func TestConvBackwardBN(t *testing.T) {
 		{"add, relu batch norm", true, false, true},
 		{"add and mask", true, true, false},
 	}
-	saved := [2]bool{directConv, hasAVX512}
-	defer func() { directConv, hasAVX512 = saved[0], saved[1] }()
-	kernels := []bool{false}
-	if saved[1] {
-		kernels = append(kernels, true)
-	}
-	for _, asm := range kernels {
-		directConv, hasAVX512 = true, asm
-		c := New()
+	forEachDirectKernel(func(asm bool, c *Backend) {
 		for i, tc := range cases {
 			for _, f := range forms {
 				t.Run(fmt.Sprintf("asm=%v/%s/%s", asm, tc.name, f.name), func(t *testing.T) {
@@ -131,7 +115,7 @@ func TestConvBackwardBN(t *testing.T) {
 				})
 			}
 		}
-	}
+	})
 }
 
 func checkConvBackwardBN(t *testing.T, c *Backend, tc convCase, withAdd, withMask, reluX bool, seed uint64) {
