@@ -33,7 +33,7 @@ const (
 	inputGradient
 )
 
-// imageSums returns image img's two sums.
+// imageSums clears and returns image img's two sums.
 func (e *tileEpilogue) imageSums(img, ch int) (s1, s2 []float64) {
 	if e.kind == noEpilogue {
 		return nil, nil
