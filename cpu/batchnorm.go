@@ -286,17 +286,21 @@ func (c *Backend) saveBackwardSums(sumDy, sumDyXc []float64, dgamma, dbeta, save
 // dgamma and dbeta: that is all the batch norm's gradient needs once its
 // sums are known, whoever added them up.
 func (c *Backend) backwardAffine(dx, dy, x, gamma, saveMean, saveInvStd, dgamma, dbeta backend.Tensor, s rowSteps) {
-	ch := gamma.Len()
-	m := float64(x.Len() / ch)
+	ka, kb, kc := c.coefficients(gamma.Len())
+	backwardCoefficients(ka, kb, kc, x.Len()/gamma.Len(), gamma, saveInvStd, dgamma, dbeta)
+	c.affine(f32(dx), f32(x), f32(dy), ka, f32(saveMean), kb, kc, s)
+}
+
+// backwardCoefficients fills ka, kb, kc of backwardAffine for m values per
+// channel.
+func backwardCoefficients(ka, kb, kc []float32, m int, gamma, saveInvStd, dgamma, dbeta backend.Tensor) {
 	gs, invStd, db, dg := f32(gamma), f32(saveInvStd), f32(dbeta), f32(dgamma)
-	ka, kb, kc := c.coefficients(ch)
-	for j := range ch {
+	for j := range ka {
 		is := float64(invStd[j])
 		g := float64(gs[j]) * is
-		ka[j], kb[j] = float32(-g*is*float64(dg[j])/m), float32(g)
-		kc[j] = float32(-g * float64(db[j]) / m)
+		ka[j], kb[j] = float32(-g*is*float64(dg[j])/float64(m)), float32(g)
+		kc[j] = float32(-g * float64(db[j]) / float64(m))
 	}
-	c.affine(f32(dx), f32(x), f32(dy), ka, f32(saveMean), kb, kc, s)
 }
 
 // perChannel hands out two reusable per-channel buffers.

@@ -74,14 +74,15 @@ func (c *Backend) conv(y, x, w []float32, g convGeom, beta float32) {
 // channels, padded by kernel-1-pad — the same fused path as the forward
 // pass, so no column matrix is ever folded back.
 func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
-	c.conv2DBackward("conv2d backward", dx, dw, db, dy, x, w, pad, tileEpilogue{})
+	c.conv2DBackward("conv2d backward", dx, dw, db, dy, x, w, pad, nil, tileEpilogue{})
 }
 
-// conv2DBackward is Conv2DBackward with an epilogue on each tile of dx
-// where the direct convolution computes it; it returns the epilogue's
-// per-image sums, nil where the epilogue did not run (the caller then
-// makes the passes it stands for) or the shapes were wrong.
-func (c *Backend) conv2DBackward(op string, dx, dw, db, dy, x, w backend.Tensor, pad int, e tileEpilogue) []float64 {
+// conv2DBackward is Conv2DBackward with dy the pending gradient from
+// (unless nil) and an epilogue on each tile of dx where the direct
+// convolution computes it; it returns the epilogue's per-image sums, nil
+// where the epilogue did not run (the caller then makes the passes it
+// stands for) or the shapes were wrong.
+func (c *Backend) conv2DBackward(op string, dx, dw, db, dy, x, w backend.Tensor, pad int, from *pendingGradient, e tileEpilogue) []float64 {
 	g, ok := c.convGeometry(op, dy, x, w, pad)
 	if !ok || !c.sameLen(op, g.cout, db) || !c.sameLen(op, w.Len(), dw) {
 		return nil
@@ -96,7 +97,10 @@ func (c *Backend) conv2DBackward(op string, dx, dw, db, dy, x, w backend.Tensor,
 		dxs = f32(dx)
 	}
 	if canDirect(g.cout) {
-		return c.directBackward(dxs, f32(dw), f32(db), dys, f32(x), ws, g, e)
+		return c.directBackward(dxs, f32(dw), f32(db), dys, f32(x), ws, g, from, e)
+	}
+	if from != nil {
+		c.writePending(dys, from)
 	}
 	c.columnSums(f32(db), dys, g.cout)
 	c.convWeights(f32(dw), dys, f32(x), g)

@@ -42,42 +42,86 @@ func (c *Backend) batchNormApply(op string, y, x, z, gamma, beta, saveMean, save
 
 var _ backend.ConvBackwardBatchNorm = (*Backend)(nil)
 
-// Conv2DBackwardBN runs the add, the ReLU mask and the batch norm's sums as
-// the epilogue of the direct input-gradient convolution (tileEpilogue);
-// elsewhere as the separate passes, adding up image by image like
+// Conv2DBackwardBN computes the pending dy of from as the direct
+// convolution pads it (pendingGradient) and runs next as the epilogue of
+// the direct input-gradient convolution (tileEpilogue); elsewhere each
+// runs as the separate pass it stands for, adding up image by image like
 // BatchNormBackward, so that both paths agree to the bit.
-func (c *Backend) Conv2DBackwardBN(g, dw, db, dy, x, w backend.Tensor, pad int, addend, mask, bnX backend.Tensor, reluX bool, saveMean, saveInvStd, dgamma, dbeta backend.Tensor) {
+func (c *Backend) Conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int, from backend.BatchNormGradient, next backend.BatchNormSums) {
 	const op = "conv2d backward batchnorm"
 	geom, ok := c.convGeometry(op, dy, x, w, pad)
-	if !ok || !c.sameLen(op, x.Len(), g, bnX) || !c.sameLen(op, geom.cin, saveMean, saveInvStd, dgamma, dbeta) ||
-		addend != nil && !c.sameLen(op, x.Len(), addend) || mask != nil && !c.sameLen(op, x.Len(), mask) {
+	if next.X != nil && dx == nil {
+		c.fail("%s: the batch norm's sums need the input gradient, dx is nil", op)
 		return
 	}
-	e := tileEpilogue{kind: inputGradient, mean: f32(saveMean), relu: reluX, addend: optional(addend), mask: optional(mask), bnX: f32(bnX)}
+	if !ok || (from.G != nil && !c.gradientFits(op, from, dy)) || (next.X != nil && !c.sumsFit(op, next, dx, geom.cin)) {
+		return
+	}
+	var pending *pendingGradient
+	if from.G != nil {
+		pending = c.pending(from)
+	}
+	var e tileEpilogue
+	if next.X != nil {
+		e = tileEpilogue{kind: inputGradient, mean: f32(next.SaveMean), relu: next.ReLUX, addend: optional(next.Addend), mask: optional(next.Mask), bnX: f32(next.X)}
+	}
+	sums := c.conv2DBackward(op, dx, dw, db, dy, x, w, pad, pending, e)
+	if next.X == nil {
+		return
+	}
 	var s1, s2 []float64
-	if sums := c.conv2DBackward(op, g, dw, db, dy, x, w, pad, e); sums != nil {
+	if sums != nil {
 		s1, s2 = c.addGroups(sums, geom.n, geom.cin)
 	} else {
-		if addend != nil {
-			c.Add(g, g, addend)
+		if next.Addend != nil {
+			c.Add(dx, dx, next.Addend)
 		}
-		if mask != nil {
-			c.ReLUBackward(g, g, mask)
+		if next.Mask != nil {
+			c.ReLUBackward(dx, dx, next.Mask)
 		}
-		s1, s2 = c.groupedSums(geom.n, sumDots, f32(bnX), f32(g), f32(saveMean), geom.cin, reluX)
+		s1, s2 = c.groupedSums(geom.n, sumDots, f32(next.X), f32(dx), f32(next.SaveMean), geom.cin, next.ReLUX)
 	}
-	c.saveBackwardSums(s1, s2, dgamma, dbeta, saveInvStd)
+	c.saveBackwardSums(s1, s2, next.DGamma, next.DBeta, next.SaveInvStd)
 }
 
-func (c *Backend) BatchNormBackwardApply(dx, g, bnX backend.Tensor, reluX bool, gamma, saveMean, saveInvStd, dgamma, dbeta backend.Tensor) {
+// gradientFits checks from against the dy it stands for.
+func (c *Backend) gradientFits(op string, from backend.BatchNormGradient, dy backend.Tensor) bool {
+	_, _, ok := c.bnShape(op, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta)
+	return ok && c.sameLen(op, from.X.Len(), from.G, dy)
+}
+
+// sumsFit checks next against the input gradient dx of cin channels.
+func (c *Backend) sumsFit(op string, next backend.BatchNormSums, dx backend.Tensor, cin int) bool {
+	if !c.sameLen(op, dx.Len(), next.X) || !c.sameLen(op, cin, next.SaveMean, next.SaveInvStd, next.DGamma, next.DBeta) {
+		return false
+	}
+	return (next.Addend == nil || c.sameLen(op, dx.Len(), next.Addend)) && (next.Mask == nil || c.sameLen(op, dx.Len(), next.Mask))
+}
+
+// pending describes from as a pendingGradient, its coefficients in a
+// buffer of their own (the convolution's passes must not overwrite them).
+func (c *Backend) pending(from backend.BatchNormGradient) *pendingGradient {
+	ch := from.Gamma.Len()
+	all := grown(&c.pendingCoeff, 3*ch)
+	ka, kb, kc := all[:ch], all[ch:2*ch], all[2*ch:]
+	backwardCoefficients(ka, kb, kc, from.X.Len()/ch, from.Gamma, from.SaveInvStd, from.DGamma, from.DBeta)
+	c.pendingGrad = pendingGradient{x: f32(from.X), g: f32(from.G), ka: ka, m: f32(from.SaveMean), kb: kb, kc: kc, steps: gradientSteps(from.ReLUX)}
+	return &c.pendingGrad
+}
+
+// gradientSteps are the row steps of a batch norm's input gradient: with
+// reluX the batch norm took max(x, 0), so the gradient passes where x > 0.
+func gradientSteps(reluX bool) rowSteps {
+	if reluX {
+		return rowSteps{reluIn: true, maskOut: true}
+	}
+	return rowSteps{}
+}
+
+func (c *Backend) BatchNormBackwardApply(dx backend.Tensor, from backend.BatchNormGradient) {
 	const op = "batchnorm backward apply"
-	_, _, ok := c.bnShape(op, bnX, gamma, saveMean, saveInvStd, dgamma, dbeta)
-	if !ok || !c.sameLen(op, bnX.Len(), dx, g) {
+	if !c.gradientFits(op, from, dx) {
 		return
 	}
-	s := rowSteps{}
-	if reluX {
-		s = rowSteps{reluIn: true, maskOut: true}
-	}
-	c.backwardAffine(dx, g, bnX, gamma, saveMean, saveInvStd, dgamma, dbeta, s)
+	c.backwardAffine(dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta, gradientSteps(from.ReLUX))
 }

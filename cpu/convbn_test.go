@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/mnistgpu/mnistgpu/internal/backend"
@@ -81,91 +82,145 @@ func TestConvBatchStatsBadShapes(t *testing.T) {
 	}
 }
 
-// TestConvBackwardBN compares Conv2DBackwardBN followed by
-// BatchNormBackwardApply with the separate ops they stand for
-// (Conv2DBackward, Add, ReLUBackward, BatchNormBackward or
-// ReLUBatchNormBackward), in the three forms the graph uses: a ReLU mask
-// (the block's output), a ReLU mask again (reluA), and the shortcut's add
-// into a batch norm of a ReLU (bn1). Everything must match to the bit, on
-// the direct convolution (assembly and portable kernels) and on the paths
-// where the input gradient is not direct (input channels not a multiple
-// of 32, output channels not either).
+// TestConvBackwardBN compares Conv2DBackwardBN (followed by
+// BatchNormBackwardApply for its next batch norm) with the separate ops it
+// stands for: the batch-norm backward pass that hands dy over
+// (BatchNormBackward or ReLUBatchNormBackward), Conv2DBackward, then Add,
+// ReLUBackward and the next batch norm's backward pass. It covers the forms
+// the graph uses — dy given or pending, no next batch norm, a ReLU mask,
+// the shortcut's add into a batch norm of a ReLU, a nil dx — and must match
+// to the bit, on the direct convolution (assembly and portable kernels),
+// where the input gradient or the whole convolution is not direct, and for
+// 'valid' and 5x5 convolutions.
 func TestConvBackwardBN(t *testing.T) {
 	cases := []convCase{
 		{"k3 same 32-32", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1},
 		{"k3 valid 32-64, two tiles a row", nhwc{2, 6, 17, 32}, kernel{3, 3, 32, 64}, 0},
 		{"k5 same 32-32", nhwc{2, 8, 6, 32}, kernel{5, 5, 32, 32}, 2},
+		{"k3 valid cin1", nhwc{2, 8, 7, 1}, kernel{3, 3, 1, 32}, 0},
 		{"input gradient not direct, 16 in", nhwc{2, 6, 5, 16}, kernel{3, 3, 16, 32}, 1},
 		{"gemm path, 16 out", nhwc{2, 6, 5, 32}, kernel{3, 3, 32, 16}, 1},
 	}
-	forms := []struct {
-		name              string
-		withAdd, withMask bool
-		reluX             bool
-	}{
-		{"mask", false, true, false},
-		{"add, relu batch norm", true, false, true},
-		{"add and mask", true, true, false},
+	forms := []backwardForm{
+		{name: "mask", next: true, mask: true},
+		{name: "add, relu batch norm", next: true, add: true, nextReLU: true},
+		{name: "add and mask", next: true, add: true, mask: true},
+		{name: "pending dy, mask", from: true, next: true, mask: true},
+		{name: "pending dy of a relu batch norm, add", from: true, fromReLU: true, next: true, add: true, nextReLU: true},
+		{name: "pending dy only", from: true},
+		{name: "pending dy, no dx", from: true, fromReLU: true, noDx: true},
 	}
 	forEachDirectKernel(func(asm bool, c *Backend) {
 		for i, tc := range cases {
 			for _, f := range forms {
 				t.Run(fmt.Sprintf("asm=%v/%s/%s", asm, tc.name, f.name), func(t *testing.T) {
-					checkConvBackwardBN(t, c, tc, f.withAdd, f.withMask, f.reluX, uint64(1800+i))
+					checkConvBackwardBN(t, c, tc, f, uint64(1800+i))
 				})
 			}
 		}
 	})
 }
 
-func checkConvBackwardBN(t *testing.T, c *Backend, tc convCase, withAdd, withMask, reluX bool, seed uint64) {
+// backwardForm is one form of Conv2DBackwardBN: from (dy pending from a
+// batch norm, of a ReLU with fromReLU), next (the input gradient carried
+// into a batch norm's sums, with add and mask, of a ReLU with nextReLU),
+// and noDx (no input gradient).
+type backwardForm struct {
+	name                      string
+	from, fromReLU            bool
+	next, add, mask, nextReLU bool
+	noDx                      bool
+}
+
+// bnBackwardInputs are a batch norm's input x and saved statistics as a
+// forward pass leaves them.
+func bnBackwardInputs(t *testing.T, c *Backend, r *rand.Rand, shape []int) (x backend.Tensor, p bnState) {
+	x = upload(t, c, randVals(r, numElements(shape), 2), shape...)
+	p = newBNInputs(r, shape[len(shape)-1]).upload(t, c)
+	c.BatchNormTrain(garbage(c, shape...), p.saveMean, p.saveInvStd, x, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+	return x, p
+}
+
+func checkConvBackwardBN(t *testing.T, c *Backend, tc convCase, f backwardForm, seed uint64) {
 	in := newConvInputs(t, c, tc, seed)
-	xs := tc.x
-	shape := []int{xs.n, xs.h, xs.w, xs.c}
+	xs, ys := tc.x, in.ys
+	xShape, yShape := []int{xs.n, xs.h, xs.w, xs.c}, []int{ys.n, ys.h, ys.w, ys.c}
 	r := newRand(seed + 1)
-	n := xs.len()
-	bnX := upload(t, c, randVals(r, n, 2), shape...)
+	// The batch norm after the convolution (whose backward pass hands dy
+	// over) and the one before it (into whose sums dx is carried).
+	fromX, fromP := bnBackwardInputs(t, c, r, yShape)
+	nextX, nextP := bnBackwardInputs(t, c, r, xShape)
 	var addend, mask backend.Tensor
-	if withAdd {
-		addend = upload(t, c, randVals(r, n, 1), shape...)
+	if f.add {
+		addend = upload(t, c, randVals(r, xs.len(), 1), xShape...)
 	}
-	if withMask {
-		maskVals := randVals(r, n, 1)
-		for j := 0; j < n; j += 5 {
+	if f.mask {
+		maskVals := randVals(r, xs.len(), 1)
+		for j := 0; j < len(maskVals); j += 5 {
 			maskVals[j] = 0 // a ReLU output is 0 on half its inputs
 		}
-		mask = upload(t, c, maskVals, shape...)
+		mask = upload(t, c, maskVals, xShape...)
 	}
-	bn := newBNInputs(r, xs.c)
-	p := bn.upload(t, c)
-	// Saved statistics as a forward pass leaves them.
-	c.BatchNormTrain(garbage(c, shape...), p.saveMean, p.saveInvStd, bnX, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+	fromDg, fromDb := upload(t, c, randVals(r, ys.c, 1), ys.c), upload(t, c, randVals(r, ys.c, 1), ys.c)
+	from := backend.BatchNormGradient{G: in.dy, X: fromX, ReLUX: f.fromReLU, Gamma: fromP.gamma,
+		SaveMean: fromP.saveMean, SaveInvStd: fromP.saveInvStd, DGamma: fromDg, DBeta: fromDb}
 
-	grads := func() (g, dw, db, dx, dgamma, dbeta backend.Tensor) {
-		return garbage(c, shape...), garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout), garbage(c, tc.k.cout),
-			garbage(c, shape...), garbage(c, xs.c), garbage(c, xs.c)
+	outputs := func() (dx, dw, db, dy, nextDx, dgamma, dbeta backend.Tensor) {
+		if !f.noDx {
+			dx = garbage(c, xShape...)
+		}
+		return dx, garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout), garbage(c, tc.k.cout), garbage(c, yShape...),
+			garbage(c, xShape...), garbage(c, xs.c), garbage(c, xs.c)
 	}
-	g, dw, db, dx, dgamma, dbeta := grads()
-	c.Conv2DBackward(g, dw, db, in.dy, in.x, in.w, tc.pad)
-	if addend != nil {
-		c.Add(g, g, addend)
-	}
-	if mask != nil {
-		c.ReLUBackward(g, g, mask)
-	}
-	if reluX {
-		c.ReLUBatchNormBackward(dx, dgamma, dbeta, g, bnX, p.gamma, p.saveMean, p.saveInvStd)
+	// The separate ops.
+	dx, dw, db, dy, nextDx, dgamma, dbeta := outputs()
+	if f.from {
+		c.BatchNormBackwardApply(dy, from)
 	} else {
-		c.BatchNormBackward(dx, dgamma, dbeta, g, bnX, p.gamma, p.saveMean, p.saveInvStd)
+		c.Copy(dy, in.dy)
 	}
-
-	fg, fdw, fdb, fdx, fdgamma, fdbeta := grads()
-	c.Conv2DBackwardBN(fg, fdw, fdb, in.dy, in.x, in.w, tc.pad, addend, mask, bnX, reluX, p.saveMean, p.saveInvStd, fdgamma, fdbeta)
-	c.BatchNormBackwardApply(fdx, fg, bnX, reluX, p.gamma, p.saveMean, p.saveInvStd, fdgamma, fdbeta)
+	c.Conv2DBackward(dx, dw, db, dy, in.x, in.w, tc.pad)
+	if f.next {
+		if addend != nil {
+			c.Add(dx, dx, addend)
+		}
+		if mask != nil {
+			c.ReLUBackward(dx, dx, mask)
+		}
+		if f.nextReLU {
+			c.ReLUBatchNormBackward(nextDx, dgamma, dbeta, dx, nextX, nextP.gamma, nextP.saveMean, nextP.saveInvStd)
+		} else {
+			c.BatchNormBackward(nextDx, dgamma, dbeta, dx, nextX, nextP.gamma, nextP.saveMean, nextP.saveInvStd)
+		}
+	}
+	// The fused op.
+	fdx, fdw, fdb, fdy, fnextDx, fdgamma, fdbeta := outputs()
+	var fromArg backend.BatchNormGradient
+	if f.from {
+		fromArg = from
+	} else {
+		c.Copy(fdy, in.dy)
+	}
+	var nextArg backend.BatchNormSums
+	if f.next {
+		nextArg = backend.BatchNormSums{Addend: addend, Mask: mask, X: nextX, ReLUX: f.nextReLU,
+			SaveMean: nextP.saveMean, SaveInvStd: nextP.saveInvStd, DGamma: fdgamma, DBeta: fdbeta}
+	}
+	c.Conv2DBackwardBN(fdx, fdw, fdb, fdy, in.x, in.w, tc.pad, fromArg, nextArg)
+	if f.next {
+		c.BatchNormBackwardApply(fnextDx, backend.BatchNormGradient{G: fdx, X: nextX, ReLUX: f.nextReLU, Gamma: nextP.gamma,
+			SaveMean: nextP.saveMean, SaveInvStd: nextP.saveInvStd, DGamma: fdgamma, DBeta: fdbeta})
+	}
 	mustSync(t, c)
-	what := []string{"g", "dw", "db", "dx", "dgamma", "dbeta"}
-	got := []backend.Tensor{fg, fdw, fdb, fdx, fdgamma, fdbeta}
-	want := []backend.Tensor{g, dw, db, dx, dgamma, dbeta}
+	what := []string{"dw", "db"}
+	got, want := []backend.Tensor{fdw, fdb}, []backend.Tensor{dw, db}
+	if !f.noDx {
+		what, got, want = append(what, "dx"), append(got, fdx), append(want, dx)
+	}
+	if f.next {
+		what = append(what, "next dx", "next dgamma", "next dbeta")
+		got, want = append(got, fnextDx, fdgamma, fdbeta), append(want, nextDx, dgamma, dbeta)
+	}
 	for i := range what {
 		checkClose(t, what[i], download(t, c, got[i]), download(t, c, want[i]), 0, 0)
 	}

@@ -37,7 +37,10 @@ type Backend struct {
 	// weight-gradient partials, tap offsets and kernel calls (direct.go).
 	padded, paddedDy, virtualDy, partialDw []float32
 	offs, offsBytes                        []int
-	calls                                  []stridedCall
+	// The pending dy of Conv2DBackwardBN and its coefficients.
+	pendingGrad  pendingGradient
+	pendingCoeff []float32
+	calls        []stridedCall
 	// stridedGemm's transposed B, per-worker partial C and tap offset.
 	transB, partialC []float32
 	transA, transC   []float32

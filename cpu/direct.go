@@ -54,6 +54,8 @@ type padTask struct {
 	// sums is scratch); zero is cin zeros.
 	sums []float64
 	zero []float32
+	// from, if set, computes the source rows instead of copying src.
+	from *pendingGradient
 }
 
 func (t *padTask) run(_, lo, hi int) {
@@ -72,11 +74,16 @@ func (t *padTask) run(_, lo, hi int) {
 			row := out[top+y*d.wp*d.cin : top+(y+1)*d.wp*d.cin]
 			left := d.padW * d.cin
 			clear(row[:left])
-			src := t.src[(img*d.h+y)*rowLen : (img*d.h+y+1)*rowLen]
-			copy(row[left:left+rowLen], src)
+			at := (img*d.h + y) * rowLen
+			dst := row[left : left+rowLen]
+			if t.from != nil {
+				t.from.rows(dst, at, d.w, d.cin)
+			} else {
+				copy(dst, t.src[at:at+rowLen])
+			}
 			clear(row[left+rowLen:])
 			if s1 != nil {
-				sumsBlock(src, d.w, d.cin, t.zero, s1, s2, false)
+				sumsBlock(dst, d.w, d.cin, t.zero, s1, s2, false)
 			}
 		}
 		clear(out[top+d.h*d.wp*d.cin:])
@@ -102,11 +109,12 @@ func (c *Backend) pad(x []float32, d directGeom) []float32 {
 }
 
 // padSums pads x into buf like pad and writes the column sums of x
-// (rows × cin) into sums, added up per image and then in image order.
-func (c *Backend) padSums(buf *[]float32, x []float32, d directGeom, sums []float32) []float32 {
+// (rows × cin) into sums, added up per image and then in image order; with
+// from set, x is the pending gradient from, computed as it is padded.
+func (c *Backend) padSums(buf *[]float32, x []float32, from *pendingGradient, d directGeom, sums []float32) []float32 {
 	dst := grown(buf, d.paddedLen())
 	t := &c.tasks.pad
-	*t = padTask{dst: dst, src: x, d: d, sums: grown(&c.imageSums, 2*d.n*d.cin), zero: c.zeroChannels(d.cin)}
+	*t = padTask{dst: dst, src: x, d: d, sums: grown(&c.imageSums, 2*d.n*d.cin), zero: c.zeroChannels(d.cin), from: from}
 	c.pool.dynamic(d.n, 2, t)
 	total, _ := c.addGroups(t.sums, d.n, d.cin)
 	for j := range sums {
@@ -317,9 +325,16 @@ func (c *Backend) virtualize(dy []float32, d directGeom) []float32 {
 // run. dy is padded once for the dx convolution, adding up db as it is
 // copied; with 'same' padding along the rows that padded dy is also the
 // virtual-pixel dy of dw (see directWeightsTask), so dy is copied once.
-func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom, e tileEpilogue) []float64 {
+// With from set, dy is that pending gradient: computed as it is padded
+// where the padded dy is all there is, else written into dy first.
+func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom, from *pendingGradient, e tileEpilogue) []float64 {
 	d := newDirectGeom(g)
 	back := backwardGeom(g)
+	same := g.kw-1 == 2*g.padW
+	if from != nil && (dx == nil || !canDirect(back.cout) || !same) {
+		c.writePending(dy, from)
+		from = nil
+	}
 	if dx == nil || !canDirect(back.cout) {
 		c.columnSums(db, dy, g.cout)
 		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
@@ -329,14 +344,19 @@ func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom, e t
 		return nil
 	}
 	bd := newDirectGeom(back)
-	dyp := c.padSums(&c.paddedDy, dy, bd, db)
-	if g.kw-1 == 2*g.padW {
+	dyp := c.padSums(&c.paddedDy, dy, from, bd, db)
+	if same {
 		base := (back.padH*bd.wp + back.padW) * g.cout
 		c.directWeights(dw, dyp[base:], bd.imgStride, x, d)
 	} else {
 		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
 	}
 	return c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false, e)
+}
+
+// writePending writes the pending gradient p into dy.
+func (c *Backend) writePending(dy []float32, p *pendingGradient) {
+	c.affine(dy, p.x, p.g, p.ka, p.m, p.kb, p.kc, p.steps)
 }
 
 // directWeights writes dw (KH, KW, Cin, Cout) = Σ over pixels of the input

@@ -77,3 +77,21 @@ func (e *tileEpilogue) tile(y []float32, at, rows, ch int, s1, s2 []float64) {
 		dotsBlock(y, e.bnX[at:at+n], rows, ch, e.mean, s1, s2, e.relu)
 	}
 }
+
+// pendingGradient is a dy that a batch norm's backward pass has not
+// written: dy = ka·(x-m) + kb·g + kc per channel, with steps (see
+// backwardAffine). A convolution's backward pass computes it row by row as
+// it lays dy out in its padded layout, so dy is never stored unpadded and
+// read back.
+type pendingGradient struct {
+	x, g          []float32
+	ka, m, kb, kc []float32
+	steps         rowSteps
+}
+
+// rows writes into dst the n = rows·ch values of dy that start at element
+// at.
+func (p *pendingGradient) rows(dst []float32, at, rows, ch int) {
+	n := rows * ch
+	affineRows(dst, p.x[at:at+n], p.g[at:at+n], rows, ch, p.ka, p.m, p.kb, p.kc, p.steps)
+}

@@ -48,21 +48,43 @@ type ConvBatchNorm interface {
 	BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd Tensor)
 }
 
-// ConvBackwardBatchNorm takes the gradient of a convolution's input on
-// through the ReLU (or the residual sum) before the convolution and into
-// the sums of the batch norm before that, as the convolution writes each
-// tile of the input gradient: the separate ReLU-backward or add pass and
-// the batch norm's pass of sums go away. A backend that offers it offers
-// ReLUBatchNorm too.
+// ConvBackwardBatchNorm runs a convolution's backward pass between two
+// batch norms' backward passes, doing their work on the way in and out:
+// its dy is the gradient a batch norm's backward pass hands back, computed
+// as the convolution lays dy out (the batch norm never writes it), and its
+// input gradient is carried on through the ReLU (or the residual sum)
+// before the convolution and into the sums of the batch norm before that,
+// tile by tile as the convolution writes it. A backend that offers it
+// offers ReLUBatchNorm too.
 type ConvBackwardBatchNorm interface {
-	// Conv2DBackwardBN is Conv2DBackward(g, dw, db, dy, x, w, pad), then
-	// Add(g, g, addend) unless addend is nil, then ReLUBackward(g, g,
-	// mask) unless mask is nil; and it writes dgamma and dbeta as
-	// BatchNormBackward(…, dgamma, dbeta, g, bnX, …, saveMean,
-	// saveInvStd) — ReLUBatchNormBackward with reluX — would.
-	Conv2DBackwardBN(g, dw, db, dy, x, w Tensor, pad int, addend, mask, bnX Tensor, reluX bool, saveMean, saveInvStd, dgamma, dbeta Tensor)
-	// BatchNormBackwardApply is the rest of that BatchNormBackward (or
-	// ReLUBatchNormBackward with reluX): dx from g and the dgamma and
-	// dbeta that Conv2DBackwardBN wrote.
-	BatchNormBackwardApply(dx, g, bnX Tensor, reluX bool, gamma, saveMean, saveInvStd, dgamma, dbeta Tensor)
+	// Conv2DBackwardBN is Conv2DBackward(dx, dw, db, dy, x, w, pad) where
+	// dy is first set to BatchNormBackwardApply(dy, from) unless from is
+	// the zero value (dy then holds scratch: the backend may not write it),
+	// and then, unless next is the zero value, dx is carried on as next
+	// says. from.G may be dx: it is read before dx is written.
+	Conv2DBackwardBN(dx, dw, db, dy, x, w Tensor, pad int, from BatchNormGradient, next BatchNormSums)
+	// BatchNormBackwardApply writes into dx the rest of the batch norm's
+	// backward pass that from describes.
+	BatchNormBackwardApply(dx Tensor, from BatchNormGradient)
+}
+
+// BatchNormGradient is a batch norm's input gradient once its dgamma and
+// dbeta are known: BatchNormBackward(dx, DGamma, DBeta, G, X, Gamma,
+// SaveMean, SaveInvStd) — ReLUBatchNormBackward with ReLUX — writes it
+// into dx. The zero value means none.
+type BatchNormGradient struct {
+	G, X                                       Tensor
+	ReLUX                                      bool
+	Gamma, SaveMean, SaveInvStd, DGamma, DBeta Tensor
+}
+
+// BatchNormSums carries a convolution's input gradient g on into the batch
+// norm before it: g = g + Addend (unless nil), then g = 0 where Mask ≤ 0
+// (unless nil: ReLUBackward(g, g, Mask)), and DGamma and DBeta are written
+// as BatchNormBackward(…, DGamma, DBeta, g, X, …, SaveMean, SaveInvStd) —
+// ReLUBatchNormBackward with ReLUX — would. The zero value means none.
+type BatchNormSums struct {
+	Addend, Mask, X                     Tensor
+	ReLUX                               bool
+	SaveMean, SaveInvStd, DGamma, DBeta Tensor
 }

@@ -218,46 +218,50 @@ func (m *Model) Backward(k *Batch, stats backend.Tensor, slot int) {
 	m.reluBatchNormBackward(k, 3, k.g64[1], w.gBN4, k.g64[0], k.conv4, k.relu4, w.bn4)
 	if m.convBNBwd != nil {
 		m.blockBackwardFused(k)
-	} else {
-		b.Conv2DBackward(k.g32[0], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0)
-		// Through the block's output ReLU to the sum: g32[1] feeds both branches.
-		b.ReLUBackward(k.g32[1], k.g32[0], k.blockOut)
-		b.BatchNormBackward(k.g32[0], w.gBNB.gamma, w.gBNB.beta, k.g32[1], k.convB, w.bnB.gamma, k.saved[2].mean, k.saved[2].invStd)
-		b.Conv2DBackward(k.g32[2], w.gConvBW, w.gConvBB, k.g32[0], k.reluA, w.convBW, pad)
-		b.ReLUBackward(k.g32[2], k.g32[2], k.reluA)
-		b.BatchNormBackward(k.g32[0], w.gBNA.gamma, w.gBNA.beta, k.g32[2], k.convA, w.bnA.gamma, k.saved[1].mean, k.saved[1].invStd)
-		b.Conv2DBackward(k.g32[2], w.gConvAW, w.gConvAB, k.g32[0], k.bn1, w.convAW, pad)
-		b.Add(k.g32[2], k.g32[2], k.g32[1]) // the identity shortcut
-		m.reluBatchNormBackward(k, 0, k.g32[0], w.gBN1, k.g32[2], k.conv1, k.relu1, w.bn1)
+		return
 	}
+	b.Conv2DBackward(k.g32[0], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0)
+	// Through the block's output ReLU to the sum: g32[1] feeds both branches.
+	b.ReLUBackward(k.g32[1], k.g32[0], k.blockOut)
+	b.BatchNormBackward(k.g32[0], w.gBNB.gamma, w.gBNB.beta, k.g32[1], k.convB, w.bnB.gamma, k.saved[2].mean, k.saved[2].invStd)
+	b.Conv2DBackward(k.g32[2], w.gConvBW, w.gConvBB, k.g32[0], k.reluA, w.convBW, pad)
+	b.ReLUBackward(k.g32[2], k.g32[2], k.reluA)
+	b.BatchNormBackward(k.g32[0], w.gBNA.gamma, w.gBNA.beta, k.g32[2], k.convA, w.bnA.gamma, k.saved[1].mean, k.saved[1].invStd)
+	b.Conv2DBackward(k.g32[2], w.gConvAW, w.gConvAB, k.g32[0], k.bn1, w.convAW, pad)
+	b.Add(k.g32[2], k.g32[2], k.g32[1]) // the identity shortcut
+	m.reluBatchNormBackward(k, 0, k.g32[0], w.gBN1, k.g32[2], k.conv1, k.relu1, w.bn1)
 	b.Conv2DBackward(nil, w.gConv1W, w.gConv1B, k.g32[0], k.X, w.conv1W, 0)
 }
 
-// blockBackwardFused is Backward from conv4's gradient g64[1] to bn1's
-// input gradient g32[0], the same ops as the plain sequence in Backward
-// with each ReLU backward, the shortcut's add and each batch norm's sums
-// done by the convolution before them as it writes its input gradient
-// (backend.ConvBackwardBatchNorm). The buffers end as in the plain
-// sequence: g32[1] the gradient at the block's sum, g32[0] bn1's.
+// blockBackwardFused is Backward from conv4's gradient g64[1] to the
+// first convolution's weight gradient: the same ops as the plain sequence
+// in Backward, with each convolution's backward pass taking over the batch
+// norm backward before it (its dy is computed as it is padded, never
+// stored) and the ReLU backward, the shortcut's add and the batch norm's
+// sums after it (on each tile of its input gradient), through
+// backend.ConvBackwardBatchNorm. g32[1] ends as in the plain sequence (the
+// gradient at the block's sum); g32[0] is the dy scratch.
 func (m *Model) blockBackwardFused(k *Batch) {
 	f, w := m.convBNBwd, &m.w
 	pad := m.Spec.Config.Kernel / 2
+	none := backend.BatchNormGradient{}
+	sB, sA, s1 := k.saved[2], k.saved[1], k.saved[0]
 	// conv4, then the block's output ReLU, then bnB's sums.
-	s := k.saved[2]
-	f.Conv2DBackwardBN(k.g32[1], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0,
-		nil, k.blockOut, k.convB, false, s.mean, s.invStd, w.gBNB.gamma, w.gBNB.beta)
-	f.BatchNormBackwardApply(k.g32[0], k.g32[1], k.convB, false, w.bnB.gamma, s.mean, s.invStd, w.gBNB.gamma, w.gBNB.beta)
-	// convB, then reluA, then bnA's sums.
-	s = k.saved[1]
+	f.Conv2DBackwardBN(k.g32[1], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0, none,
+		backend.BatchNormSums{Mask: k.blockOut, X: k.convB, SaveMean: sB.mean, SaveInvStd: sB.invStd, DGamma: w.gBNB.gamma, DBeta: w.gBNB.beta})
+	// bnB's input gradient into convB, then reluA, then bnA's sums.
 	f.Conv2DBackwardBN(k.g32[2], w.gConvBW, w.gConvBB, k.g32[0], k.reluA, w.convBW, pad,
-		nil, k.reluA, k.convA, false, s.mean, s.invStd, w.gBNA.gamma, w.gBNA.beta)
-	f.BatchNormBackwardApply(k.g32[0], k.g32[2], k.convA, false, w.bnA.gamma, s.mean, s.invStd, w.gBNA.gamma, w.gBNA.beta)
-	// convA, then the identity shortcut's add, then bn1's sums (its ReLU
-	// comes before it: reluX).
-	s = k.saved[0]
+		backend.BatchNormGradient{G: k.g32[1], X: k.convB, Gamma: w.bnB.gamma, SaveMean: sB.mean, SaveInvStd: sB.invStd, DGamma: w.gBNB.gamma, DBeta: w.gBNB.beta},
+		backend.BatchNormSums{Mask: k.reluA, X: k.convA, SaveMean: sA.mean, SaveInvStd: sA.invStd, DGamma: w.gBNA.gamma, DBeta: w.gBNA.beta})
+	// bnA's input gradient into convA, then the identity shortcut's add,
+	// then bn1's sums (its ReLU comes before it: ReLUX).
 	f.Conv2DBackwardBN(k.g32[2], w.gConvAW, w.gConvAB, k.g32[0], k.bn1, w.convAW, pad,
-		k.g32[1], nil, k.conv1, true, s.mean, s.invStd, w.gBN1.gamma, w.gBN1.beta)
-	f.BatchNormBackwardApply(k.g32[0], k.g32[2], k.conv1, true, w.bn1.gamma, s.mean, s.invStd, w.gBN1.gamma, w.gBN1.beta)
+		backend.BatchNormGradient{G: k.g32[2], X: k.convA, Gamma: w.bnA.gamma, SaveMean: sA.mean, SaveInvStd: sA.invStd, DGamma: w.gBNA.gamma, DBeta: w.gBNA.beta},
+		backend.BatchNormSums{Addend: k.g32[1], X: k.conv1, ReLUX: true, SaveMean: s1.mean, SaveInvStd: s1.invStd, DGamma: w.gBN1.gamma, DBeta: w.gBN1.beta})
+	// bn1's input gradient into conv1.
+	f.Conv2DBackwardBN(nil, w.gConv1W, w.gConv1B, k.g32[0], k.X, w.conv1W, 0,
+		backend.BatchNormGradient{G: k.g32[2], X: k.conv1, ReLUX: true, Gamma: w.bn1.gamma, SaveMean: s1.mean, SaveInvStd: s1.invStd, DGamma: w.gBN1.gamma, DBeta: w.gBN1.beta},
+		backend.BatchNormSums{})
 }
 
 // reluBatchNormBackward takes dy back through reluBatchNorm(x) to dx,

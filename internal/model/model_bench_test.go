@@ -195,17 +195,17 @@ func (t *timedBackend) BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, sav
 	t.Backend.(backend.ConvBatchNorm).BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd)
 }
 
-// Conv2DBackwardBN is the input-gradient convolution with the ReLU mask,
-// the shortcut's add and the batch norm's sums on each tile; it counts as
-// the convolution.
-func (t *timedBackend) Conv2DBackwardBN(g, dw, db, dy, x, w backend.Tensor, pad int, addend, mask, bnX backend.Tensor, reluX bool, saveMean, saveInvStd, dgamma, dbeta backend.Tensor) {
+// Conv2DBackwardBN is the convolution's backward pass with the batch-norm
+// work on either side of it done as it lays out dy and writes dx; it
+// counts as the convolution.
+func (t *timedBackend) Conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int, from backend.BatchNormGradient, next backend.BatchNormSums) {
 	defer t.time("conv backward", time.Now())
-	t.Backend.(backend.ConvBackwardBatchNorm).Conv2DBackwardBN(g, dw, db, dy, x, w, pad, addend, mask, bnX, reluX, saveMean, saveInvStd, dgamma, dbeta)
+	t.Backend.(backend.ConvBackwardBatchNorm).Conv2DBackwardBN(dx, dw, db, dy, x, w, pad, from, next)
 }
 
-func (t *timedBackend) BatchNormBackwardApply(dx, g, bnX backend.Tensor, reluX bool, gamma, saveMean, saveInvStd, dgamma, dbeta backend.Tensor) {
+func (t *timedBackend) BatchNormBackwardApply(dx backend.Tensor, from backend.BatchNormGradient) {
 	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.ConvBackwardBatchNorm).BatchNormBackwardApply(dx, g, bnX, reluX, gamma, saveMean, saveInvStd, dgamma, dbeta)
+	t.Backend.(backend.ConvBackwardBatchNorm).BatchNormBackwardApply(dx, from)
 }
 
 func (t *timedBackend) ReLU(y, x backend.Tensor) {
