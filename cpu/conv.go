@@ -74,23 +74,30 @@ func (c *Backend) conv(y, x, w []float32, g convGeom, beta float32) {
 // channels, padded by kernel-1-pad — the same fused path as the forward
 // pass, so no column matrix is ever folded back.
 func (c *Backend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
-	c.conv2DBackward("conv2d backward", dx, dw, db, dy, x, w, pad, nil, tileEpilogue{})
+	if g, ok := c.convBackwardShapes("conv2d backward", dx, dw, db, dy, x, w, pad); ok {
+		c.convBackward(g, dx, dw, db, dy, x, w, nil, tileEpilogue{})
+	}
 }
 
-// conv2DBackward is Conv2DBackward with dy the pending gradient from
-// (unless nil) and an epilogue on each tile of dx where the direct
-// convolution computes it; it returns the epilogue's per-image sums, nil
-// where the epilogue did not run (the caller then makes the passes it
-// stands for) or the shapes were wrong.
-func (c *Backend) conv2DBackward(op string, dx, dw, db, dy, x, w backend.Tensor, pad int, from *pendingGradient, e tileEpilogue) []float64 {
+// convBackwardShapes checks Conv2DBackward's tensors (dx may be nil).
+func (c *Backend) convBackwardShapes(op string, dx, dw, db, dy, x, w backend.Tensor, pad int) (convGeom, bool) {
 	g, ok := c.convGeometry(op, dy, x, w, pad)
 	if !ok || !c.sameLen(op, g.cout, db) || !c.sameLen(op, w.Len(), dw) {
-		return nil
+		return g, false
 	}
 	if dx != nil && dx.Len() != x.Len() {
 		c.fail("%s dx: tensor of shape %v, want %d elements", op, dx.Shape(), x.Len())
-		return nil
+		return g, false
 	}
+	return g, true
+}
+
+// convBackward is Conv2DBackward on checked shapes, with dy the pending
+// gradient from (unless nil) and an epilogue on each tile of dx where the
+// direct convolution computes it; it returns the epilogue's per-image
+// sums, nil where the epilogue did not run (the caller then makes the
+// passes it stands for).
+func (c *Backend) convBackward(g convGeom, dx, dw, db, dy, x, w backend.Tensor, from *pendingGradient, e tileEpilogue) []float64 {
 	dys, ws := f32(dy), f32(w)
 	var dxs []float32
 	if dx != nil {

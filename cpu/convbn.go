@@ -49,24 +49,20 @@ var _ backend.ConvBackwardBatchNorm = (*Backend)(nil)
 // BatchNormBackward, so that both paths agree to the bit.
 func (c *Backend) Conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int, from backend.BatchNormGradient, next backend.BatchNormSums) {
 	const op = "conv2d backward batchnorm"
-	geom, ok := c.convGeometry(op, dy, x, w, pad)
-	if next.X != nil && dx == nil {
-		c.fail("%s: the batch norm's sums need the input gradient, dx is nil", op)
-		return
-	}
-	if !ok || (from.G != nil && !c.gradientFits(op, from, dy)) || (next.X != nil && !c.sumsFit(op, next, dx, geom.cin)) {
+	geom, ok := c.convBackwardShapes(op, dx, dw, db, dy, x, w, pad)
+	if !ok || !c.gradientFits(op, from, dy, geom.cout) || !c.sumsFit(op, next, dx, geom.cin) {
 		return
 	}
 	var pending *pendingGradient
-	if from.G != nil {
+	if gradientGiven(from) {
 		pending = c.pending(from)
 	}
 	var e tileEpilogue
-	if next.X != nil {
+	if sumsGiven(next) {
 		e = tileEpilogue{kind: inputGradient, mean: f32(next.SaveMean), relu: next.ReLUX, addend: optional(next.Addend), mask: optional(next.Mask), bnX: f32(next.X)}
 	}
-	sums := c.conv2DBackward(op, dx, dw, db, dy, x, w, pad, pending, e)
-	if next.X == nil {
+	sums := c.convBackward(geom, dx, dw, db, dy, x, w, pending, e)
+	if !sumsGiven(next) {
 		return
 	}
 	var s1, s2 []float64
@@ -84,18 +80,60 @@ func (c *Backend) Conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int,
 	c.saveBackwardSums(s1, s2, next.DGamma, next.DBeta, next.SaveInvStd)
 }
 
-// gradientFits checks from against the dy it stands for.
-func (c *Backend) gradientFits(op string, from backend.BatchNormGradient, dy backend.Tensor) bool {
-	_, _, ok := c.bnShape(op, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta)
-	return ok && c.sameLen(op, from.X.Len(), from.G, dy)
-}
+// gradientGiven and sumsGiven say whether from or next asks for anything:
+// the zero value does not (a half-filled one does, and fails its checks).
+func gradientGiven(from backend.BatchNormGradient) bool { return from != backend.BatchNormGradient{} }
 
-// sumsFit checks next against the input gradient dx of cin channels.
-func (c *Backend) sumsFit(op string, next backend.BatchNormSums, dx backend.Tensor, cin int) bool {
-	if !c.sameLen(op, dx.Len(), next.X) || !c.sameLen(op, cin, next.SaveMean, next.SaveInvStd, next.DGamma, next.DBeta) {
+func sumsGiven(next backend.BatchNormSums) bool { return next != backend.BatchNormSums{} }
+
+// gradientFits checks from (if given) against dy of ch channels: every
+// tensor present, x and g shaped like dy.
+func (c *Backend) gradientFits(op string, from backend.BatchNormGradient, dy backend.Tensor, ch int) bool {
+	if !gradientGiven(from) {
+		return true
+	}
+	if !c.present(op+": batch-norm gradient", from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta) {
 		return false
 	}
-	return (next.Addend == nil || c.sameLen(op, dx.Len(), next.Addend)) && (next.Mask == nil || c.sameLen(op, dx.Len(), next.Mask))
+	m, xch, ok := c.bnShape(op, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta)
+	if ok && xch != ch {
+		c.fail("%s: batch-norm gradient of %d channels for a tensor of %d", op, xch, ch)
+		return false
+	}
+	return ok && c.sameLen(op, m*ch, from.G, dy)
+}
+
+// sumsFit checks next (if given) against the input gradient dx of cin
+// channels: dx present, every tensor next needs present and shaped like dx.
+func (c *Backend) sumsFit(op string, next backend.BatchNormSums, dx backend.Tensor, cin int) bool {
+	if !sumsGiven(next) {
+		return true
+	}
+	if dx == nil {
+		c.fail("%s: the batch norm's sums need the input gradient, dx is nil", op)
+		return false
+	}
+	if !c.present(op+": batch-norm sums", next.X, next.SaveMean, next.SaveInvStd, next.DGamma, next.DBeta) {
+		return false
+	}
+	_, xch, ok := c.bnShape(op, next.X, next.SaveMean, next.SaveInvStd, next.DGamma, next.DBeta)
+	if ok && xch != cin {
+		c.fail("%s: batch-norm sums of %d channels for an input gradient of %d", op, xch, cin)
+		return false
+	}
+	return ok && c.sameLen(op, dx.Len(), next.X) &&
+		(next.Addend == nil || c.sameLen(op, dx.Len(), next.Addend)) && (next.Mask == nil || c.sameLen(op, dx.Len(), next.Mask))
+}
+
+// present fails unless every tensor is there.
+func (c *Backend) present(what string, ts ...backend.Tensor) bool {
+	for i, t := range ts {
+		if t == nil {
+			c.fail("%s: tensor %d of %d is missing", what, i+1, len(ts))
+			return false
+		}
+	}
+	return true
 }
 
 // pending describes from as a pendingGradient, its coefficients in a
@@ -120,7 +158,8 @@ func gradientSteps(reluX bool) rowSteps {
 
 func (c *Backend) BatchNormBackwardApply(dx backend.Tensor, from backend.BatchNormGradient) {
 	const op = "batchnorm backward apply"
-	if !c.gradientFits(op, from, dx) {
+	if !c.present(op, dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta) ||
+		!c.gradientFits(op, from, dx, from.Gamma.Len()) {
 		return
 	}
 	c.backwardAffine(dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta, gradientSteps(from.ReLUX))

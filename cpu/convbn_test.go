@@ -225,3 +225,76 @@ func checkConvBackwardBN(t *testing.T, c *Backend, tc convCase, f backwardForm, 
 		checkClose(t, what[i], download(t, c, got[i]), download(t, c, want[i]), 0, 0)
 	}
 }
+
+// TestConvBackwardBNBadInputs: a wrong size, a missing tensor in either
+// struct, a channel count that does not match, or sums asked for without
+// dx are each one error, not a panic, and nothing is written: not dx, not
+// the weight gradient, not the batch norm's dgamma.
+func TestConvBackwardBNBadInputs(t *testing.T) {
+	tc := convCase{"k3 same", nhwc{2, 5, 5, 32}, kernel{3, 3, 32, 32}, 1}
+	xShape := []int{2, 5, 5, 32}
+	type tensors struct {
+		dx, dw, db, dy backend.Tensor
+		from           backend.BatchNormGradient
+		next           backend.BatchNormSums
+	}
+	setup := func(c *Backend) (convInputs, tensors) {
+		in := newConvInputs(t, c, tc, 9)
+		r := newRand(10)
+		fromX, fromP := bnBackwardInputs(t, c, r, xShape)
+		nextX, nextP := bnBackwardInputs(t, c, r, xShape)
+		ts := tensors{dx: c.Alloc(xShape...), dw: c.Alloc(3, 3, 32, 32), db: c.Alloc(32), dy: c.Alloc(xShape...)}
+		ts.from = backend.BatchNormGradient{G: in.dy, X: fromX, Gamma: fromP.gamma, SaveMean: fromP.saveMean,
+			SaveInvStd: fromP.saveInvStd, DGamma: c.Alloc(32), DBeta: c.Alloc(32)}
+		ts.next = backend.BatchNormSums{X: nextX, SaveMean: nextP.saveMean, SaveInvStd: nextP.saveInvStd,
+			DGamma: c.Alloc(32), DBeta: c.Alloc(32)}
+		return in, ts
+	}
+	cases := []struct {
+		name  string
+		spoil func(c *Backend, ts *tensors)
+	}{
+		{"db too long", func(c *Backend, ts *tensors) { ts.db = c.Alloc(33) }},
+		{"dx wrong size", func(c *Backend, ts *tensors) { ts.dx = c.Alloc(2, 5, 5, 16) }},
+		{"sums without dx", func(c *Backend, ts *tensors) { ts.dx = nil }},
+		{"gradient without x", func(c *Backend, ts *tensors) { ts.from.X = nil }},
+		{"gradient without dgamma", func(c *Backend, ts *tensors) { ts.from.DGamma = nil }},
+		{"sums without saved mean", func(c *Backend, ts *tensors) { ts.next.SaveMean = nil }},
+		{"gradient of 16 channels", func(c *Backend, ts *tensors) {
+			ts.from.X, ts.from.Gamma = c.Alloc(2, 5, 10, 16), c.Alloc(16)
+			ts.from.SaveMean, ts.from.SaveInvStd, ts.from.DGamma, ts.from.DBeta = c.Alloc(16), c.Alloc(16), c.Alloc(16), c.Alloc(16)
+		}},
+		{"sums of 16 channels", func(c *Backend, ts *tensors) {
+			ts.next.X = c.Alloc(2, 5, 10, 16)
+			ts.next.SaveMean, ts.next.SaveInvStd, ts.next.DGamma, ts.next.DBeta = c.Alloc(16), c.Alloc(16), c.Alloc(16), c.Alloc(16)
+		}},
+	}
+	for _, bad := range cases {
+		t.Run(bad.name, func(t *testing.T) {
+			c := New()
+			in, ts := setup(c)
+			mustSync(t, c)
+			bad.spoil(c, &ts)
+			c.Conv2DBackwardBN(ts.dx, ts.dw, ts.db, ts.dy, in.x, in.w, tc.pad, ts.from, ts.next)
+			if err := c.Sync(); err == nil {
+				t.Fatal("no error")
+			}
+			written := map[string]backend.Tensor{"dw": ts.dw, "next dgamma": ts.next.DGamma}
+			if ts.dx != nil {
+				written["dx"] = ts.dx
+			}
+			for name, out := range written {
+				if out != nil && rmsOf(download(t, c, out)) != 0 {
+					t.Errorf("%s was written after the error", name)
+				}
+			}
+		})
+	}
+	t.Run("apply without a gradient", func(t *testing.T) {
+		c := New()
+		c.BatchNormBackwardApply(c.Alloc(xShape...), backend.BatchNormGradient{})
+		if err := c.Sync(); err == nil {
+			t.Fatal("no error")
+		}
+	})
+}

@@ -119,7 +119,9 @@ func (p *workerPool) parallel(n, minChunk int, t task) int {
 func (p *workerPool) dynamic(n, grain int, t task) int {
 	grain = max(grain, 1)
 	workers := min(p.size, (n+grain-1)/grain)
-	if workers <= 1 {
+	// unclaimed packs the range into 32-bit halves; a loop of 2³² items
+	// or more (16 GiB of float32) runs on the calling goroutine alone.
+	if workers <= 1 || n >= 1<<32 {
 		t.run(0, 0, n)
 		return 1
 	}
