@@ -92,7 +92,7 @@ func (c *Backend) gradientFits(op string, from backend.BatchNormGradient, dy bac
 	if !gradientGiven(from) {
 		return true
 	}
-	if !c.present(op+": batch-norm gradient", from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta) {
+	if !c.present(op, "batch-norm gradient", from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta) {
 		return false
 	}
 	m, xch, ok := c.bnShape(op, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta)
@@ -113,7 +113,7 @@ func (c *Backend) sumsFit(op string, next backend.BatchNormSums, dx backend.Tens
 		c.fail("%s: the batch norm's sums need the input gradient, dx is nil", op)
 		return false
 	}
-	if !c.present(op+": batch-norm sums", next.X, next.SaveMean, next.SaveInvStd, next.DGamma, next.DBeta) {
+	if !c.present(op, "batch-norm sums", next.X, next.SaveMean, next.SaveInvStd, next.DGamma, next.DBeta) {
 		return false
 	}
 	_, xch, ok := c.bnShape(op, next.X, next.SaveMean, next.SaveInvStd, next.DGamma, next.DBeta)
@@ -125,11 +125,12 @@ func (c *Backend) sumsFit(op string, next backend.BatchNormSums, dx backend.Tens
 		(next.Addend == nil || c.sameLen(op, dx.Len(), next.Addend)) && (next.Mask == nil || c.sameLen(op, dx.Len(), next.Mask))
 }
 
-// present fails unless every tensor is there.
-func (c *Backend) present(what string, ts ...backend.Tensor) bool {
+// present fails unless every tensor of what is there (the message is
+// built only on failure: this runs every training step).
+func (c *Backend) present(op, what string, ts ...backend.Tensor) bool {
 	for i, t := range ts {
 		if t == nil {
-			c.fail("%s: tensor %d of %d is missing", what, i+1, len(ts))
+			c.fail("%s: %s: tensor %d of %d is missing", op, what, i+1, len(ts))
 			return false
 		}
 	}
@@ -158,7 +159,7 @@ func gradientSteps(reluX bool) rowSteps {
 
 func (c *Backend) BatchNormBackwardApply(dx backend.Tensor, from backend.BatchNormGradient) {
 	const op = "batchnorm backward apply"
-	if !c.present(op, dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta) ||
+	if !c.present(op, "dx and batch-norm gradient", dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta) ||
 		!c.gradientFits(op, from, dx, from.Gamma.Len()) {
 		return
 	}

@@ -353,3 +353,29 @@ func TestFusedOpsMatchSeparateOps(t *testing.T) {
 		t.Errorf("inference logits differ")
 	}
 }
+
+// TestTrainStepAllocatesNothing: a steady-state training step on the CPU
+// backend makes no heap allocation (the fused ops' per-call checks once
+// built strings every step; the benchmarks' allocs/op would show it, this
+// makes CI fail on it). A batch of 8 keeps it quick.
+func TestTrainStepAllocatesNothing(t *testing.T) {
+	be := cpu.New()
+	m := newModel(t, be, 3)
+	ds, perm := randomDataset(t, be, 8, 3)
+	k, err := m.NewBatch(8, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := be.Alloc(2)
+	step := func() {
+		be.GatherBatch(k.X, k.Labels, ds, perm, 0)
+		m.TrainStep(k, stats, 0, 1e-3)
+	}
+	step() // buffers grow on the first step
+	if allocs := testing.AllocsPerRun(5, step); allocs != 0 {
+		t.Errorf("%v allocations per training step, want 0", allocs)
+	}
+	if err := be.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
