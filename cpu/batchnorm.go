@@ -189,13 +189,24 @@ func (c *Backend) batchNormInfer(op string, y, x, z, gamma, beta, movingMean, mo
 	if !ok || !c.sameLen(op, x.Len(), y) || z != nil && !c.sameLen(op, x.Len(), z) {
 		return
 	}
+	ka, m, kb, kc := c.inferenceAffine(ch, gamma, beta, movingMean, movingVar, eps)
+	c.affine(f32(y), f32(x), optional(z), ka, m, kb, kc, s)
+}
+
+// inferenceAffine returns BatchNormInfer's map y = ka·(x-m) + kb·z + kc per
+// channel, in reused buffers.
+func (c *Backend) inferenceAffine(ch int, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) (ka, m, kb, kc []float32) {
 	mean, invStd := c.perChannel(ch)
 	mv := f32(movingVar)
 	copy(mean, f32(movingMean))
 	for j := range invStd {
 		invStd[j] = float32(1 / math.Sqrt(float64(mv[j])+float64(eps)))
 	}
-	c.normalize(f32(y), f32(x), optional(z), mean, invStd, f32(gamma), f32(beta), s)
+	ka, kb, _ = c.coefficients(ch)
+	for j, g := range f32(gamma) {
+		ka[j], kb[j] = invStd[j]*g, 1
+	}
+	return ka, mean, kb, f32(beta)
 }
 
 // optional is t's elements, nil for a nil t.

@@ -165,3 +165,32 @@ func (c *Backend) BatchNormBackwardApply(dx backend.Tensor, from backend.BatchNo
 	}
 	c.backwardAffine(dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta, gradientSteps(from.ReLUX))
 }
+
+var _ backend.ConvBatchNormInfer = (*Backend)(nil)
+
+func (c *Backend) Conv2DReLUBatchNormInfer(y, x, w, b backend.Tensor, pad int, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+	c.convBatchNormInfer("conv2d relu batchnorm infer", y, x, w, b, pad, nil, gamma, beta, movingMean, movingVar, eps, rowSteps{reluIn: true})
+}
+
+func (c *Backend) Conv2DBatchNormAddReLUInfer(y, x, w, b backend.Tensor, pad int, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+	c.convBatchNormInfer("conv2d batchnorm add relu infer", y, x, w, b, pad, z, gamma, beta, movingMean, movingVar, eps, rowSteps{reluOut: true})
+}
+
+// convBatchNormInfer normalizes each tile of the direct convolution as it
+// is written (tileEpilogue); elsewhere it is Conv2D and then the batch
+// norm's pass, the same element-wise map either way.
+func (c *Backend) convBatchNormInfer(op string, y, x, w, b backend.Tensor, pad int, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32, s rowSteps) {
+	g, ok := c.convGeometry(op, y, x, w, pad)
+	if !ok || !c.sameLen(op, g.cout, b, gamma, beta, movingMean, movingVar) || z != nil && !c.sameLen(op, y.Len(), z) {
+		return
+	}
+	ka, m, kb, kc := c.inferenceAffine(g.cout, gamma, beta, movingMean, movingVar, eps)
+	if !canDirect(g.cout) {
+		c.Conv2D(y, x, w, b, pad)
+		c.affine(f32(y), f32(y), optional(z), ka, m, kb, kc, s)
+		return
+	}
+	d := newDirectGeom(g)
+	e := tileEpilogue{kind: normalized, mean: m, addend: optional(z), ka: ka, kb: kb, kc: kc, steps: s}
+	c.directPadded(f32(y), c.pad(f32(x), d), f32(w), f32(b), d, false, e)
+}

@@ -298,3 +298,44 @@ func TestConvBackwardBNBadInputs(t *testing.T) {
 		}
 	})
 }
+
+// TestConvBatchNormInfer compares Conv2DReLUBatchNormInfer and
+// Conv2DBatchNormAddReLUInfer (with and without z) with Conv2D followed by
+// ReLUBatchNormInfer or BatchNormAddReLUInfer, to the bit, on the direct
+// convolution (assembly and portable kernels) and on the GEMM path.
+func TestConvBatchNormInfer(t *testing.T) {
+	cases := []convCase{
+		{"k3 same 32-32", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1},
+		{"k3 valid 32-64, two tiles a row", nhwc{2, 6, 17, 32}, kernel{3, 3, 32, 64}, 0},
+		{"k3 valid cin1", nhwc{2, 8, 7, 1}, kernel{3, 3, 1, 32}, 0},
+		{"gemm path, 16 out", nhwc{2, 6, 5, 3}, kernel{3, 3, 3, 16}, 1},
+	}
+	forms := []string{"relu, batch norm", "batch norm, relu", "batch norm, add, relu"}
+	forEachDirectKernel(func(asm bool, c *Backend) {
+		for i, tc := range cases {
+			for _, form := range forms {
+				t.Run(fmt.Sprintf("asm=%v/%s/%s", asm, tc.name, form), func(t *testing.T) {
+					in := newConvInputs(t, c, tc, uint64(1900+i))
+					ys := in.ys
+					shape := []int{ys.n, ys.h, ys.w, ys.c}
+					p := newBNInputs(newRand(uint64(1950+i)), ys.c).upload(t, c)
+					var z backend.Tensor
+					if form == "batch norm, add, relu" {
+						z = upload(t, c, in.gv, shape...)
+					}
+					y, fy := garbage(c, shape...), garbage(c, shape...)
+					c.Conv2D(y, in.x, in.w, in.b, tc.pad)
+					if form == "relu, batch norm" {
+						c.ReLUBatchNormInfer(y, y, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
+						c.Conv2DReLUBatchNormInfer(fy, in.x, in.w, in.b, tc.pad, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
+					} else {
+						c.BatchNormAddReLUInfer(y, y, z, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
+						c.Conv2DBatchNormAddReLUInfer(fy, in.x, in.w, in.b, tc.pad, z, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
+					}
+					mustSync(t, c)
+					checkClose(t, "output", download(t, c, fy), download(t, c, y), 0, 0)
+				})
+			}
+		}
+	})
+}

@@ -186,7 +186,7 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 					}
 					stridedKernel(s, t.accumulate)
 				}
-				if s1 != nil {
+				if t.epilogue.kind != noEpilogue {
 					t.epilogue.tile(t.y[out:out+s.mr*d.cout], out, s.mr, d.cout, s1, s2)
 				}
 				ox += s.mr
@@ -210,7 +210,7 @@ func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulat
 	t := &c.tasks.direct
 	*t = c.directTask(y, xp, w, bias, d)
 	t.accumulate, t.epilogue = accumulate, e
-	if e.kind != noEpilogue {
+	if e.summing() {
 		t.epilogue.sums = grown(&c.groupSums, 2*d.n*d.cout)
 	}
 	c.pool.dynamic(d.n, 1, t)

@@ -17,7 +17,10 @@ type tileEpilogue struct {
 	relu bool
 	// inputGradient: g = y + addend (nil for none), zeroed where mask ≤ 0
 	// (nil for none), written back, and summed as Σg and Σg·(bnX-mean).
+	// normalized: y = ka·(y-mean) + kb·addend + kc with steps, in place.
 	addend, mask, bnX []float32
+	ka, kb, kc        []float32
+	steps             rowSteps
 }
 
 type epilogueKind int
@@ -31,11 +34,19 @@ const (
 	// through the ReLU and into the sums of the batch norm before the
 	// convolution (Conv2DBackwardBN).
 	inputGradient
+	// normalized applies an inference-mode batch norm (and its ReLU and
+	// residual sum) to the tile: its statistics are known beforehand, so
+	// the output is written once, normalized (Conv2DReLUBatchNormInfer,
+	// Conv2DBatchNormAddReLUInfer).
+	normalized
 )
+
+// summing says whether the epilogue adds up per-image sums.
+func (e *tileEpilogue) summing() bool { return e.kind == outputStats || e.kind == inputGradient }
 
 // imageSums clears and returns image img's two sums.
 func (e *tileEpilogue) imageSums(img, ch int) (s1, s2 []float64) {
-	if e.kind == noEpilogue {
+	if !e.summing() {
 		return nil, nil
 	}
 	s1, s2 = e.sums[2*img*ch:(2*img+1)*ch], e.sums[(2*img+1)*ch:(2*img+2)*ch]
@@ -48,6 +59,9 @@ func (e *tileEpilogue) imageSums(img, ch int) (s1, s2 []float64) {
 // to be loaded while the kernel computes it: the epilogue runs between two
 // kernel calls, where waiting for memory stalls the core.
 func (e *tileEpilogue) prefetch(at, n int) {
+	if e.kind == normalized && e.addend != nil {
+		prefetch(e.addend[at : at+n])
+	}
 	if e.kind != inputGradient {
 		return
 	}
@@ -75,6 +89,12 @@ func (e *tileEpilogue) tile(y []float32, at, rows, ch int, s1, s2 []float64) {
 			reluBackward(y, y, e.mask[at:at+n])
 		}
 		dotsBlock(y, e.bnX[at:at+n], rows, ch, e.mean, s1, s2, e.relu)
+	case normalized:
+		var z []float32
+		if e.addend != nil {
+			z = e.addend[at : at+rows*ch]
+		}
+		affineRows(y, y, z, rows, ch, e.ka, e.mean, e.kb, e.kc, e.steps)
 	}
 }
 

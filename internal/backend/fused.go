@@ -48,6 +48,20 @@ type ConvBatchNorm interface {
 	BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd Tensor)
 }
 
+// ConvBatchNormInfer is a convolution followed by an inference-mode batch
+// norm, whose statistics are known before the convolution runs: the
+// backend normalizes each tile as it writes it, so the output is written
+// once. A backend that offers it offers ReLUBatchNorm and BatchNormAddReLU
+// too.
+type ConvBatchNormInfer interface {
+	// Conv2DReLUBatchNormInfer is Conv2D(y, x, w, b, pad) then
+	// ReLUBatchNormInfer(y, y, …).
+	Conv2DReLUBatchNormInfer(y, x, w, b Tensor, pad int, gamma, beta, movingMean, movingVar Tensor, eps float32)
+	// Conv2DBatchNormAddReLUInfer is Conv2D(y, x, w, b, pad) then
+	// BatchNormAddReLUInfer(y, y, z, …), z nil for none.
+	Conv2DBatchNormAddReLUInfer(y, x, w, b Tensor, pad int, z, gamma, beta, movingMean, movingVar Tensor, eps float32)
+}
+
 // ConvBackwardBatchNorm runs a convolution's backward pass between two
 // batch norms' backward passes, doing their work on the way in and out:
 // its dy is the gradient a batch norm's backward pass hands back, computed

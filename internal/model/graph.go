@@ -121,6 +121,10 @@ func checkShapes(k *Batch, s *Spec) error {
 // Forward runs the network on k.X. In training mode batch norm uses the
 // batch statistics and updates the moving ones; otherwise it uses the moving ones.
 func (m *Model) Forward(k *Batch) {
+	if !k.training && m.convInfer != nil {
+		m.forwardInferFused(k)
+		return
+	}
 	b, w := m.b, &m.w
 	pad := m.Spec.Config.Kernel / 2
 	// With the backend's ConvBatchNorm, a training pass has each
@@ -136,6 +140,22 @@ func (m *Model) Forward(k *Batch) {
 	m.batchNormAddReLU(k, saved, 2, k.blockOut, k.bnB, k.convB, k.bn1, w.bnB)
 	m.conv(k, saved, 3, k.conv4, k.blockOut, w.conv4W, w.conv4B, 0, true, w.bn4)
 	m.reluBatchNorm(k, saved, 3, k.bn4, k.relu4, k.conv4, w.bn4)
+	b.MaxPool2x2(k.pool, k.bn4)
+	b.Dense(k.dense1, k.flat, w.dense1W, w.dense1B)
+	m.reluBatchNorm(k, false, 4, k.bn5, k.relu5, k.dense1, w.bn5)
+	b.Dense(k.Logits, k.bn5, w.dense2W, w.dense2B)
+}
+
+// forwardInferFused is Forward in inference mode with each convolution
+// and the batch norm after it as one op (backend.ConvBatchNormInfer): the
+// same ops as the plain sequence, the activations written once.
+func (m *Model) forwardInferFused(k *Batch) {
+	b, f, w := m.b, m.convInfer, &m.w
+	pad := m.Spec.Config.Kernel / 2
+	f.Conv2DReLUBatchNormInfer(k.bn1, k.X, w.conv1W, w.conv1B, 0, w.bn1.gamma, w.bn1.beta, w.bn1.movingMean, w.bn1.movingVar, BNEpsilon)
+	f.Conv2DBatchNormAddReLUInfer(k.reluA, k.bn1, w.convAW, w.convAB, pad, nil, w.bnA.gamma, w.bnA.beta, w.bnA.movingMean, w.bnA.movingVar, BNEpsilon)
+	f.Conv2DBatchNormAddReLUInfer(k.blockOut, k.reluA, w.convBW, w.convBB, pad, k.bn1, w.bnB.gamma, w.bnB.beta, w.bnB.movingMean, w.bnB.movingVar, BNEpsilon)
+	f.Conv2DReLUBatchNormInfer(k.bn4, k.blockOut, w.conv4W, w.conv4B, 0, w.bn4.gamma, w.bn4.beta, w.bn4.movingMean, w.bn4.movingVar, BNEpsilon)
 	b.MaxPool2x2(k.pool, k.bn4)
 	b.Dense(k.dense1, k.flat, w.dense1W, w.dense1B)
 	m.reluBatchNorm(k, false, 4, k.bn5, k.relu5, k.dense1, w.bn5)

@@ -28,6 +28,7 @@ type Model struct {
 	bnAddReLU backend.BatchNormAddReLU
 	convBN    backend.ConvBatchNorm         // only where reluBN and bnAddReLU are set
 	convBNBwd backend.ConvBackwardBatchNorm // only where reluBN is set
+	convInfer backend.ConvBatchNormInfer    // only where reluBN and bnAddReLU are set
 }
 
 // weights names the views the graph uses, with their shapes.
@@ -74,6 +75,9 @@ func New(b backend.Backend, spec *Spec) (*Model, error) {
 	}
 	if cb, ok := b.(backend.ConvBackwardBatchNorm); ok && m.reluBN != nil {
 		m.convBNBwd = cb
+	}
+	if ci, ok := b.(backend.ConvBatchNormInfer); ok && m.reluBN != nil && m.bnAddReLU != nil {
+		m.convInfer = ci
 	}
 	offT, offS := 0, 0
 	for _, p := range spec.Params {
