@@ -166,7 +166,7 @@ func (c *Backend) batchNormTrain(op string, y, saveMean, saveInvStd, x, z, gamma
 	}
 	s1, s2 := c.batchSums(x, ch, s.reluIn)
 	c.saveBatchStats(s1, s2, m, saveMean, saveInvStd, movingMean, movingVar, momentum, eps)
-	c.normalize(f32(y), f32(x), optional(z), f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), s)
+	c.affine(f32(y), f32(x), optional(z), c.normalizing(f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), s))
 }
 
 func (c *Backend) BatchNormInfer(y, x, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
@@ -189,24 +189,18 @@ func (c *Backend) batchNormInfer(op string, y, x, z, gamma, beta, movingMean, mo
 	if !ok || !c.sameLen(op, x.Len(), y) || z != nil && !c.sameLen(op, x.Len(), z) {
 		return
 	}
-	ka, m, kb, kc := c.inferenceAffine(ch, gamma, beta, movingMean, movingVar, eps)
-	c.affine(f32(y), f32(x), optional(z), ka, m, kb, kc, s)
+	c.affine(f32(y), f32(x), optional(z), c.inferenceMap(ch, gamma, beta, movingMean, movingVar, eps, s))
 }
 
-// inferenceAffine returns BatchNormInfer's map y = ka·(x-m) + kb·z + kc per
-// channel, in reused buffers.
-func (c *Backend) inferenceAffine(ch int, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) (ka, m, kb, kc []float32) {
+// inferenceMap is BatchNormInfer's map with steps s, in reused buffers.
+func (c *Backend) inferenceMap(ch int, gamma, beta, movingMean, movingVar backend.Tensor, eps float32, s rowSteps) affineMap {
 	mean, invStd := c.perChannel(ch)
 	mv := f32(movingVar)
 	copy(mean, f32(movingMean))
 	for j := range invStd {
 		invStd[j] = float32(1 / math.Sqrt(float64(mv[j])+float64(eps)))
 	}
-	ka, kb, _ = c.coefficients(ch)
-	for j, g := range f32(gamma) {
-		ka[j], kb[j] = invStd[j]*g, 1
-	}
-	return ka, mean, kb, f32(beta)
+	return c.normalizing(mean, invStd, f32(gamma), f32(beta), s)
 }
 
 // optional is t's elements, nil for a nil t.
@@ -217,30 +211,44 @@ func optional(t backend.Tensor) []float32 {
 	return f32(t)
 }
 
-// affineTask writes y = ka·(x-m) + kc + kb·z per channel, with steps;
-// items are rows.
+// affineMap is y = ka·(x-m) + kb·z + kc per channel (no z: kb·z is 0),
+// then steps: the element-wise map of every batch-norm pass (normalizing
+// in training and inference, the input gradient), whether it runs as a
+// pass of its own (affine) or on rows another pass is writing.
+type affineMap struct {
+	ka, m, kb, kc []float32
+	steps         rowSteps
+}
+
+// rows applies f to rows × ch values of x (and z, nil for none) into y.
+func (f *affineMap) rows(y, x, z []float32, rows, ch int) {
+	affineRows(y, x, z, rows, ch, f.ka, f.m, f.kb, f.kc, f.steps)
+}
+
+// affineTask applies f; items are rows.
 type affineTask struct {
-	y, x, z, ka, m, kb, kc []float32
-	steps                  rowSteps
+	y, x, z []float32
+	f       affineMap
 }
 
 // run goes through blocks of rows, so that the vector loop, which walks one
 // 16-channel strip at a time, finds the block's other strips in L1.
 func (t *affineTask) run(_, lo, hi int) {
-	ch := len(t.ka)
+	ch := len(t.f.ka)
 	for r := lo; r < hi; r += sumBlockRows {
 		e := min(r+sumBlockRows, hi)
 		var z []float32
 		if t.z != nil {
 			z = t.z[r*ch : e*ch]
 		}
-		affineRows(t.y[r*ch:e*ch], t.x[r*ch:e*ch], z, e-r, ch, t.ka, t.m, t.kb, t.kc, t.steps)
+		t.f.rows(t.y[r*ch:e*ch], t.x[r*ch:e*ch], z, e-r, ch)
 	}
 }
 
-func (c *Backend) affine(y, x, z, ka, m, kb, kc []float32, s rowSteps) {
-	c.tasks.affine = affineTask{y, x, z, ka, m, kb, kc, s}
-	c.pool.dynamic(len(x)/len(ka), 1024, &c.tasks.affine)
+// affine writes y = f(x, z) in a pass of its own.
+func (c *Backend) affine(y, x, z []float32, f affineMap) {
+	c.tasks.affine = affineTask{y, x, z, f}
+	c.pool.dynamic(len(x)/len(f.ka), 1024, &c.tasks.affine)
 }
 
 // coefficients hands out three reusable per-channel buffers.
@@ -249,14 +257,14 @@ func (c *Backend) coefficients(ch int) (ka, kb, kc []float32) {
 	return all[:ch], all[ch : 2*ch], all[2*ch:]
 }
 
-// normalize writes y = (x-mean)·(invStd·gamma) + beta + z per channel, z
-// nil for none, with the steps s.
-func (c *Backend) normalize(y, x, z, mean, invStd, gamma, beta []float32, s rowSteps) {
+// normalizing is the map y = (x-mean)·(invStd·gamma) + beta + z with steps
+// s, its coefficients in reused buffers.
+func (c *Backend) normalizing(mean, invStd, gamma, beta []float32, s rowSteps) affineMap {
 	ka, kb, _ := c.coefficients(len(mean))
 	for j := range ka {
 		ka[j], kb[j] = invStd[j]*gamma[j], 1
 	}
-	c.affine(y, x, z, ka, mean, kb, beta, s)
+	return affineMap{ka: ka, m: mean, kb: kb, kc: beta, steps: s}
 }
 
 // BatchNormBackward is the training-mode gradient, where mean and variance
@@ -298,13 +306,12 @@ func (c *Backend) saveBackwardSums(sumDy, sumDyXc []float64, dgamma, dbeta, save
 // sums are known, whoever added them up.
 func (c *Backend) backwardAffine(dx, dy, x, gamma, saveMean, saveInvStd, dgamma, dbeta backend.Tensor, s rowSteps) {
 	ka, kb, kc := c.coefficients(gamma.Len())
-	backwardCoefficients(ka, kb, kc, x.Len()/gamma.Len(), gamma, saveInvStd, dgamma, dbeta)
-	c.affine(f32(dx), f32(x), f32(dy), ka, f32(saveMean), kb, kc, s)
+	c.affine(f32(dx), f32(x), f32(dy), backwardMap(ka, kb, kc, x.Len()/gamma.Len(), gamma, saveMean, saveInvStd, dgamma, dbeta, s))
 }
 
-// backwardCoefficients fills ka, kb, kc of backwardAffine for m values per
-// channel.
-func backwardCoefficients(ka, kb, kc []float32, m int, gamma, saveInvStd, dgamma, dbeta backend.Tensor) {
+// backwardMap fills ka, kb, kc with backwardAffine's coefficients for m
+// values per channel and returns the map (steps s).
+func backwardMap(ka, kb, kc []float32, m int, gamma, saveMean, saveInvStd, dgamma, dbeta backend.Tensor, s rowSteps) affineMap {
 	gs, invStd, db, dg := f32(gamma), f32(saveInvStd), f32(dbeta), f32(dgamma)
 	for j := range ka {
 		is := float64(invStd[j])
@@ -312,6 +319,7 @@ func backwardCoefficients(ka, kb, kc []float32, m int, gamma, saveInvStd, dgamma
 		ka[j], kb[j] = float32(-g*is*float64(dg[j])/float64(m)), float32(g)
 		kc[j] = float32(-g * float64(db[j]) / float64(m))
 	}
+	return affineMap{ka: ka, m: f32(saveMean), kb: kb, kc: kc, steps: s}
 }
 
 // perChannel hands out two reusable per-channel buffers.

@@ -37,7 +37,7 @@ func (c *Backend) batchNormApply(op string, y, x, z, gamma, beta, saveMean, save
 	if !ok || !c.sameLen(op, x.Len(), y) || z != nil && !c.sameLen(op, x.Len(), z) {
 		return
 	}
-	c.normalize(f32(y), f32(x), optional(z), f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), s)
+	c.affine(f32(y), f32(x), optional(z), c.normalizing(f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), s))
 }
 
 var _ backend.ConvBackwardBatchNorm = (*Backend)(nil)
@@ -142,9 +142,8 @@ func (c *Backend) present(op, what string, ts ...backend.Tensor) bool {
 func (c *Backend) pending(from backend.BatchNormGradient) *pendingGradient {
 	ch := from.Gamma.Len()
 	all := grown(&c.pendingCoeff, 3*ch)
-	ka, kb, kc := all[:ch], all[ch:2*ch], all[2*ch:]
-	backwardCoefficients(ka, kb, kc, from.X.Len()/ch, from.Gamma, from.SaveInvStd, from.DGamma, from.DBeta)
-	c.pendingGrad = pendingGradient{x: f32(from.X), g: f32(from.G), ka: ka, m: f32(from.SaveMean), kb: kb, kc: kc, steps: gradientSteps(from.ReLUX)}
+	f := backwardMap(all[:ch], all[ch:2*ch], all[2*ch:], from.X.Len()/ch, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta, gradientSteps(from.ReLUX))
+	c.pendingGrad = pendingGradient{x: f32(from.X), g: f32(from.G), f: f}
 	return &c.pendingGrad
 }
 
@@ -184,13 +183,13 @@ func (c *Backend) convBatchNormInfer(op string, y, x, w, b backend.Tensor, pad i
 	if !ok || !c.sameLen(op, g.cout, b, gamma, beta, movingMean, movingVar) || z != nil && !c.sameLen(op, y.Len(), z) {
 		return
 	}
-	ka, m, kb, kc := c.inferenceAffine(g.cout, gamma, beta, movingMean, movingVar, eps)
+	f := c.inferenceMap(g.cout, gamma, beta, movingMean, movingVar, eps, s)
 	if !canDirect(g.cout) {
 		c.Conv2D(y, x, w, b, pad)
-		c.affine(f32(y), f32(y), optional(z), ka, m, kb, kc, s)
+		c.affine(f32(y), f32(y), optional(z), f)
 		return
 	}
 	d := newDirectGeom(g)
-	e := tileEpilogue{kind: normalized, mean: m, addend: optional(z), ka: ka, kb: kb, kc: kc, steps: s}
+	e := tileEpilogue{kind: normalized, addend: optional(z), affine: f}
 	c.directPadded(f32(y), c.pad(f32(x), d), f32(w), f32(b), d, false, e)
 }

@@ -22,8 +22,6 @@ type Backend struct {
 	// flipped kernel; like every buffer here they grow once and are reused,
 	// so steady-state steps do not allocate.
 	dwT, flipped []float32
-	// scratch holds per-worker float64 partial sums (column sums, batch norm).
-	scratch []float64
 	// sums64 and channel32 hold per-channel intermediates of batch norm.
 	sums64    []float64
 	groupSums []float64 // channelSums' per-group partials

@@ -356,7 +356,7 @@ func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom, fro
 
 // writePending writes the pending gradient p into dy.
 func (c *Backend) writePending(dy []float32, p *pendingGradient) {
-	c.affine(dy, p.x, p.g, p.ka, p.m, p.kb, p.kc, p.steps)
+	c.affine(dy, p.x, p.g, p.f)
 }
 
 // directWeights writes dw (KH, KW, Cin, Cout) = Σ over pixels of the input

@@ -17,10 +17,9 @@ type tileEpilogue struct {
 	relu bool
 	// inputGradient: g = y + addend (nil for none), zeroed where mask ≤ 0
 	// (nil for none), written back, and summed as Σg and Σg·(bnX-mean).
-	// normalized: y = ka·(y-mean) + kb·addend + kc with steps, in place.
+	// normalized: y = affine(y, addend), in place.
 	addend, mask, bnX []float32
-	ka, kb, kc        []float32
-	steps             rowSteps
+	affine            affineMap
 }
 
 type epilogueKind int
@@ -94,24 +93,22 @@ func (e *tileEpilogue) tile(y []float32, at, rows, ch int, s1, s2 []float64) {
 		if e.addend != nil {
 			z = e.addend[at : at+rows*ch]
 		}
-		affineRows(y, y, z, rows, ch, e.ka, e.mean, e.kb, e.kc, e.steps)
+		e.affine.rows(y, y, z, rows, ch)
 	}
 }
 
 // pendingGradient is a dy that a batch norm's backward pass has not
-// written: dy = ka·(x-m) + kb·g + kc per channel, with steps (see
-// backwardAffine). A convolution's backward pass computes it row by row as
-// it lays dy out in its padded layout, so dy is never stored unpadded and
-// read back.
+// written: dy = f(x, g) (see backwardAffine). A convolution's backward pass
+// computes it row by row as it lays dy out in its padded layout, so dy is
+// never stored unpadded and read back.
 type pendingGradient struct {
-	x, g          []float32
-	ka, m, kb, kc []float32
-	steps         rowSteps
+	x, g []float32
+	f    affineMap
 }
 
 // rows writes into dst the n = rows·ch values of dy that start at element
 // at.
 func (p *pendingGradient) rows(dst []float32, at, rows, ch int) {
 	n := rows * ch
-	affineRows(dst, p.x[at:at+n], p.g[at:at+n], rows, ch, p.ka, p.m, p.kb, p.kc, p.steps)
+	p.f.rows(dst, p.x[at:at+n], p.g[at:at+n], rows, ch)
 }

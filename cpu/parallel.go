@@ -164,9 +164,3 @@ func (p *workerPool) claim(t task, worker, n, grain int) {
 		}
 	}
 }
-
-// partials returns per-worker float64 scratch of `width` values per worker,
-// grown once and reused.
-func (c *Backend) partials(width int) []float64 {
-	return grown(&c.scratch, c.pool.size*width)
-}
