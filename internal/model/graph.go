@@ -129,17 +129,17 @@ func (m *Model) Forward(k *Batch) {
 	pad := m.Spec.Config.Kernel / 2
 	// With the backend's ConvBatchNorm, a training pass has each
 	// convolution save the statistics of the batch norm after it, which
-	// then only applies them.
-	saved := k.training && m.convBN != nil
-	m.conv(k, saved, 0, k.conv1, k.X, w.conv1W, w.conv1B, 0, true, w.bn1)
-	m.reluBatchNorm(k, saved, 0, k.bn1, k.relu1, k.conv1, w.bn1)
+	// then only applies them: the statistics are taken in the convolution.
+	inConv := k.training && m.convBN != nil
+	m.conv(k, inConv, 0, k.conv1, k.X, w.conv1W, w.conv1B, 0, true, w.bn1)
+	m.reluBatchNorm(k, inConv, 0, k.bn1, k.relu1, k.conv1, w.bn1)
 	// ResNet block; the identity shortcut carries bn1.
-	m.conv(k, saved, 1, k.convA, k.bn1, w.convAW, w.convAB, pad, false, w.bnA)
-	m.batchNormAddReLU(k, saved, 1, k.reluA, k.bnA, k.convA, nil, w.bnA)
-	m.conv(k, saved, 2, k.convB, k.reluA, w.convBW, w.convBB, pad, false, w.bnB)
-	m.batchNormAddReLU(k, saved, 2, k.blockOut, k.bnB, k.convB, k.bn1, w.bnB)
-	m.conv(k, saved, 3, k.conv4, k.blockOut, w.conv4W, w.conv4B, 0, true, w.bn4)
-	m.reluBatchNorm(k, saved, 3, k.bn4, k.relu4, k.conv4, w.bn4)
+	m.conv(k, inConv, 1, k.convA, k.bn1, w.convAW, w.convAB, pad, false, w.bnA)
+	m.batchNormAddReLU(k, inConv, 1, k.reluA, k.bnA, k.convA, nil, w.bnA)
+	m.conv(k, inConv, 2, k.convB, k.reluA, w.convBW, w.convBB, pad, false, w.bnB)
+	m.batchNormAddReLU(k, inConv, 2, k.blockOut, k.bnB, k.convB, k.bn1, w.bnB)
+	m.conv(k, inConv, 3, k.conv4, k.blockOut, w.conv4W, w.conv4B, 0, true, w.bn4)
+	m.reluBatchNorm(k, inConv, 3, k.bn4, k.relu4, k.conv4, w.bn4)
 	b.MaxPool2x2(k.pool, k.bn4)
 	b.Dense(k.dense1, k.flat, w.dense1W, w.dense1B)
 	m.reluBatchNorm(k, false, 4, k.bn5, k.relu5, k.dense1, w.bn5)
