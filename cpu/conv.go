@@ -46,13 +46,13 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 	if !ok || !c.sameLen("conv2d bias", g.cout, b) {
 		return
 	}
-	ys := f32(y)
+	ys, xs := f32(y), c.convInput(x, g, &c.plainX)
 	if canDirect(g.cout) {
-		c.directForward(ys, f32(x), f32(w), f32(b), g, false) // the kernel starts from the bias
+		c.directForward(ys, xs, f32(w), f32(b), g, false) // the kernel starts from the bias
 		return
 	}
 	c.broadcastRows(ys, f32(b))
-	c.conv(ys, f32(x), f32(w), g, 1)
+	c.conv(ys, xs.f, f32(w), g, 1)
 }
 
 // conv computes y = im2col(x)·w + beta·y (beta 0 or 1) for geometry g,
@@ -60,7 +60,7 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 // else as a GEMM that packs im2col panels from the image.
 func (c *Backend) conv(y, x, w []float32, g convGeom, beta float32) {
 	if canDirect(g.cout) {
-		c.directForward(y, x, w, nil, g, beta != 0)
+		c.directForward(y, image{f: x}, w, nil, g, beta != 0)
 		return
 	}
 	c.tasks.imageA = imageCols{x, g}
@@ -103,14 +103,15 @@ func (c *Backend) convBackward(g convGeom, dx, dw, db, dy, x, w backend.Tensor, 
 	if dx != nil {
 		dxs = f32(dx)
 	}
+	xs := c.convInput(x, g, &c.plainX)
 	if canDirect(g.cout) {
-		return c.directBackward(dxs, f32(dw), f32(db), dys, f32(x), ws, g, from, e)
+		return c.directBackward(dxs, f32(dw), f32(db), dys, xs, ws, g, from, e)
 	}
 	if from != nil {
 		c.writePending(dys, from)
 	}
 	c.columnSums(f32(db), dys, g.cout)
-	c.convWeights(f32(dw), dys, f32(x), g)
+	c.convWeights(f32(dw), dys, xs.f, g)
 	if dx != nil {
 		c.conv(dxs, dys, c.flipKernel(ws, g), backwardGeom(g), 0)
 	}
@@ -148,7 +149,7 @@ func (c *Backend) flipKernel(ws []float32, g convGeom) []float32 {
 func (c *Backend) convWeights(dw, dy, x []float32, g convGeom) {
 	if canDirect(g.cout) {
 		d := newDirectGeom(g)
-		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
+		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, image{f: x}, d)
 		return
 	}
 	pixels := g.n * g.rowsPerImage

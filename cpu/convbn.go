@@ -16,7 +16,7 @@ func (c *Backend) Conv2DBatchStats(y, saveMean, saveInvStd, x, w, b backend.Tens
 	}
 	var s1, s2 []float64
 	if canDirect(g.cout) {
-		s1, s2 = c.addGroups(c.directStats(f32(y), f32(x), f32(w), f32(b), g, relu), g.n, g.cout)
+		s1, s2 = c.addGroups(c.directStats(f32(y), c.convInput(x, g, &c.plainX), f32(w), f32(b), g, relu), g.n, g.cout)
 	} else {
 		c.Conv2D(y, x, w, b, pad)
 		s1, s2 = c.batchSums(y, g.cout, relu)
@@ -37,7 +37,7 @@ func (c *Backend) batchNormApply(op string, y, x, z, gamma, beta, saveMean, save
 	if !ok || !c.sameLen(op, x.Len(), y) || z != nil && !c.sameLen(op, x.Len(), z) {
 		return
 	}
-	c.affine(f32(y), f32(x), optional(z), c.normalizing(f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), s))
+	c.affineInto(op, y, x, z, c.normalizing(f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), s))
 }
 
 var _ backend.ConvBackwardBatchNorm = (*Backend)(nil)
@@ -59,7 +59,11 @@ func (c *Backend) Conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int,
 	}
 	var e tileEpilogue
 	if sumsGiven(next) {
-		e = tileEpilogue{kind: inputGradient, mean: f32(next.SaveMean), relu: next.ReLUX, addend: optional(next.Addend), mask: optional(next.Mask), bnX: f32(next.X)}
+		e = tileEpilogue{kind: inputGradient, mean: f32(next.SaveMean), relu: next.ReLUX, addend: optional(next.Addend), bnX: f32(next.X)}
+		if next.Mask != nil {
+			mask := asTensor(next.Mask)
+			e.mask, e.maskRows = mask.f, layoutOf(mask)
+		}
 	}
 	sums := c.convBackward(geom, dx, dw, db, dy, x, w, pending, e)
 	if !sumsGiven(next) {
@@ -73,7 +77,8 @@ func (c *Backend) Conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int,
 			c.Add(dx, dx, next.Addend)
 		}
 		if next.Mask != nil {
-			c.ReLUBackward(dx, dx, next.Mask)
+			c.tasks.reluBackward = reluBackwardTask{f32(dx), f32(dx), c.plainElements(next.Mask, &c.plainMask)}
+			c.pool.dynamic(dx.Len(), elementwiseChunk, &c.tasks.reluBackward)
 		}
 		s1, s2 = c.groupedSums(geom.n, sumDots, f32(next.X), f32(dx), f32(next.SaveMean), geom.cin, next.ReLUX)
 	}
@@ -191,5 +196,5 @@ func (c *Backend) convBatchNormInfer(op string, y, x, w, b backend.Tensor, pad i
 	}
 	d := newDirectGeom(g)
 	e := tileEpilogue{kind: normalized, addend: optional(z), affine: f}
-	c.directPadded(f32(y), c.pad(f32(x), d), f32(w), f32(b), d, false, e)
+	c.directPadded(f32(y), c.pad(c.convInput(x, g, &c.plainX), d), f32(w), f32(b), d, false, e)
 }

@@ -34,7 +34,9 @@ type Backend struct {
 	// The direct convolution's padded image, virtual-pixel dy, per-worker
 	// weight-gradient partials, tap offsets and kernel calls (direct.go).
 	padded, paddedDy, virtualDy, partialDw []float32
-	offs, offsBytes                        []int
+	// Plain copies of padded tensors where a fallback path needs them.
+	plainX, plainMask []float32
+	offs, offsBytes   []int
 	// The pending dy of Conv2DBackwardBN and its coefficients.
 	pendingGrad  pendingGradient
 	pendingCoeff []float32
@@ -60,6 +62,7 @@ type tasks struct {
 	broadcast       broadcastRowsTask
 	sums            channelSumsTask
 	affine          affineTask
+	paddedAffine    paddedAffineTask
 	maxPool         maxPoolTask
 	maxPoolBackward maxPoolBackwardTask
 	gemm            gemmTask
@@ -143,11 +146,14 @@ func (c *Backend) View(t backend.Tensor, offset int, shape ...int) backend.Tenso
 }
 
 func (c *Backend) Upload(dst backend.Tensor, src []float32) error {
-	d := f32(dst)
-	if len(src) != len(d) {
-		return fmt.Errorf("cpu: upload of %d values into a tensor of %d", len(src), len(d))
+	if len(src) != dst.Len() {
+		return fmt.Errorf("cpu: upload of %d values into a tensor of %d", len(src), dst.Len())
 	}
-	copy(d, src)
+	if t := asTensor(dst); t.pad != 0 {
+		copyRowsIn(t, src)
+		return nil
+	}
+	copy(f32(dst), src)
 	return nil
 }
 
@@ -161,11 +167,14 @@ func (c *Backend) UploadInt32(dst backend.Tensor, src []int32) error {
 }
 
 func (c *Backend) Download(dst []float32, src backend.Tensor) error {
-	s := f32(src)
-	if len(s) != len(dst) {
-		return fmt.Errorf("cpu: download of a tensor of %d values into %d", len(s), len(dst))
+	if src.Len() != len(dst) {
+		return fmt.Errorf("cpu: download of a tensor of %d values into %d", src.Len(), len(dst))
 	}
-	copy(dst, s)
+	if t := asTensor(src); t.pad != 0 {
+		copyRowsOut(dst, t)
+		return nil
+	}
+	copy(dst, f32(src))
 	return nil
 }
 

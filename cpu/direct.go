@@ -93,17 +93,20 @@ func (t *padTask) run(_, lo, hi int) {
 	}
 }
 
-// pad returns x in the padded layout of d: x itself where d has no padding
-// and x has room for the slack past its end (Alloc leaves a zero tail),
-// else a copy. The tail only feeds outputs that are dropped or, in the
-// weight gradient, multiplied by the zero dy of unused columns, so any
-// finite values would do.
-func (c *Backend) pad(x []float32, d directGeom) []float32 {
-	if n := d.paddedLen(); d.padH == 0 && d.padW == 0 && cap(x) >= n {
-		return x[:n]
+// pad returns x in the padded layout of d: x itself where it is stored
+// so (convInput), or where d has no padding and x has room for the slack
+// past its end (Alloc leaves a zero tail), else a copy. The tail only
+// feeds outputs that are dropped or, in the weight gradient, multiplied by
+// the zero dy of unused columns, so any finite values would do.
+func (c *Backend) pad(x image, d directGeom) []float32 {
+	if x.padded {
+		return x.f
+	}
+	if n := d.paddedLen(); d.padH == 0 && d.padW == 0 && cap(x.f) >= n {
+		return x.f[:n]
 	}
 	dst := grown(&c.padded, d.paddedLen())
-	c.tasks.pad = padTask{dst: dst, src: x, d: d}
+	c.tasks.pad = padTask{dst: dst, src: x.f, d: d}
 	c.pool.dynamic(d.n, 2, &c.tasks.pad)
 	return dst
 }
@@ -175,7 +178,7 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 				s.mr = (d.ow - ox + tiles - ti - 1) / (tiles - ti)
 				s.a = t.xp[img*d.imgStride+(oy*d.wp+ox)*d.cin:]
 				out := ((img*d.oh+oy)*d.ow + ox) * d.cout
-				t.epilogue.prefetch(out, s.mr*d.cout)
+				t.epilogue.prefetch(out, t.epilogue.maskStart(out, img*d.oh+oy, ox, d.cout), s.mr*d.cout)
 				for cb := 0; cb < d.cout; cb += stridedCols {
 					for r := range s.mr {
 						s.rows[r] = t.y[out+r*d.cout+cb : out+r*d.cout+cb+stridedCols]
@@ -187,7 +190,7 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 					stridedKernel(s, t.accumulate)
 				}
 				if t.epilogue.kind != noEpilogue {
-					t.epilogue.tile(t.y[out:out+s.mr*d.cout], out, s.mr, d.cout, s1, s2)
+					t.epilogue.tile(t.y[out:out+s.mr*d.cout], out, t.epilogue.maskStart(out, img*d.oh+oy, ox, d.cout), s.mr, d.cout, s1, s2)
 				}
 				ox += s.mr
 			}
@@ -198,7 +201,7 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 // directForward computes y (+)= conv(x, w) + bias for geometry g (g.cout a
 // multiple of 32, bias nil for none); with accumulate it adds to y, else
 // overwrites it.
-func (c *Backend) directForward(y, x, w, bias []float32, g convGeom, accumulate bool) {
+func (c *Backend) directForward(y []float32, x image, w, bias []float32, g convGeom, accumulate bool) {
 	d := newDirectGeom(g)
 	c.directPadded(y, c.pad(x, d), w, bias, d, accumulate, tileEpilogue{})
 }
@@ -219,7 +222,7 @@ func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulat
 
 // directStats computes y = conv(x, w) + bias like directForward and returns
 // the per-image sums of y's channels (of max(y, 0) with relu).
-func (c *Backend) directStats(y, x, w, bias []float32, g convGeom, relu bool) []float64 {
+func (c *Backend) directStats(y []float32, x image, w, bias []float32, g convGeom, relu bool) []float64 {
 	d := newDirectGeom(g)
 	return c.directPadded(y, c.pad(x, d), w, bias, d, false, tileEpilogue{kind: outputStats, mean: c.zeroChannels(d.cout), relu: relu})
 }
@@ -327,7 +330,7 @@ func (c *Backend) virtualize(dy []float32, d directGeom) []float32 {
 // virtual-pixel dy of dw (see directWeightsTask), so dy is copied once.
 // With from set, dy is that pending gradient: computed as it is padded
 // where the padded dy is all there is, else written into dy first.
-func (c *Backend) directBackward(dx, dw, db, dy, x, w []float32, g convGeom, from *pendingGradient, e tileEpilogue) []float64 {
+func (c *Backend) directBackward(dx, dw, db, dy []float32, x image, w []float32, g convGeom, from *pendingGradient, e tileEpilogue) []float64 {
 	d := newDirectGeom(g)
 	back := backwardGeom(g)
 	same := g.kw-1 == 2*g.padW
@@ -362,7 +365,7 @@ func (c *Backend) writePending(dy []float32, p *pendingGradient) {
 // directWeights writes dw (KH, KW, Cin, Cout) = Σ over pixels of the input
 // patch ⊗ dy, overwriting dw; dyv is dy on virtual pixels, dyStride
 // elements per image.
-func (c *Backend) directWeights(dw, dyv []float32, dyStride int, x []float32, d directGeom) {
+func (c *Backend) directWeights(dw, dyv []float32, dyStride int, x image, d directGeom) {
 	xp := c.pad(x, d)
 	offs, offsB := c.tapOffsets(d)
 	size := d.kh * d.kw * d.cin * d.cout

@@ -19,7 +19,9 @@ type tileEpilogue struct {
 	// (nil for none), written back, and summed as Σg and Σg·(bnX-mean).
 	// normalized: y = affine(y, addend), in place.
 	addend, mask, bnX []float32
-	affine            affineMap
+	// maskRows places the mask's rows, which may be stored padded.
+	maskRows rowLayout
+	affine   affineMap
 }
 
 type epilogueKind int
@@ -54,10 +56,20 @@ func (e *tileEpilogue) imageSums(img, ch int) (s1, s2 []float64) {
 	return s1, s2
 }
 
-// prefetch asks for the operands of the tile at element at (n elements)
-// to be loaded while the kernel computes it: the epilogue runs between two
-// kernel calls, where waiting for memory stalls the core.
-func (e *tileEpilogue) prefetch(at, n int) {
+// maskStart is where the mask's values for the tile at element at of the
+// output start: row row of the output, from pixel ox, ch channels.
+func (e *tileEpilogue) maskStart(at, row, ox, ch int) int {
+	if e.maskRows.pad == 0 {
+		return at
+	}
+	return e.maskRows.start(row) + ox*ch
+}
+
+// prefetch asks for the operands of the tile at element at (n elements;
+// its mask's from maskAt) to be loaded while the kernel computes it: the
+// epilogue runs between two kernel calls, where waiting for memory stalls
+// the core.
+func (e *tileEpilogue) prefetch(at, maskAt, n int) {
 	if e.kind == normalized && e.addend != nil {
 		prefetch(e.addend[at : at+n])
 	}
@@ -68,14 +80,14 @@ func (e *tileEpilogue) prefetch(at, n int) {
 		prefetch(e.addend[at : at+n])
 	}
 	if e.mask != nil {
-		prefetch(e.mask[at : at+n])
+		prefetch(e.mask[maskAt : maskAt+n])
 	}
 	prefetch(e.bnX[at : at+n])
 }
 
 // tile runs the epilogue on y, rows × ch values that start at element at
-// of the output.
-func (e *tileEpilogue) tile(y []float32, at, rows, ch int, s1, s2 []float64) {
+// of the output (at maskAt in the mask).
+func (e *tileEpilogue) tile(y []float32, at, maskAt, rows, ch int, s1, s2 []float64) {
 	switch e.kind {
 	case outputStats:
 		sumsBlock(y, rows, ch, e.mean, s1, s2, e.relu)
@@ -85,7 +97,7 @@ func (e *tileEpilogue) tile(y []float32, at, rows, ch int, s1, s2 []float64) {
 			add(y, y, e.addend[at:at+n])
 		}
 		if e.mask != nil {
-			reluBackward(y, y, e.mask[at:at+n])
+			reluBackward(y, y, e.mask[maskAt:maskAt+n])
 		}
 		dotsBlock(y, e.bnX[at:at+n], rows, ch, e.mean, s1, s2, e.relu)
 	case normalized:

@@ -11,6 +11,10 @@ type Tensor struct {
 	shape []int
 	f     []float32
 	i     []int32
+	// pad > 0: f holds each image inside a border of pad zero pixels, the
+	// direct convolution's padded layout (AllocPadded, padded.go); only
+	// the ops that say so take such a tensor.
+	pad int
 }
 
 func (t *Tensor) Shape() []int { return t.shape }
@@ -32,6 +36,9 @@ func f32(t backend.Tensor) []float32 {
 	c, ok := t.(*Tensor)
 	if !ok || c.f == nil && c.Len() > 0 {
 		panic(fmt.Sprintf("cpu: want a float32 cpu tensor, got %T", t))
+	}
+	if c.pad != 0 {
+		panic(fmt.Sprintf("cpu: a tensor stored padded (%v, pad %d) reached an op that reads the plain layout", c.shape, c.pad))
 	}
 	return c.f
 }

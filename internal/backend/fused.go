@@ -102,3 +102,19 @@ type BatchNormSums struct {
 	ReLUX                               bool
 	SaveMean, SaveInvStd, DGamma, DBeta Tensor
 }
+
+// PaddedActivations stores an activation in the zero-padded layout that a
+// convolution with that padding reads, so the convolution reads it where
+// it stands instead of copying it into that layout (on a CPU twice a
+// training step: for the forward pass and for the weight gradient). Such a
+// tensor has the plain shape; only these ops take it: Upload, Download; the x of
+// Conv2D, Conv2DBatchStats, Conv2DBackward and Conv2DBackwardBN; the y and
+// z of ReLUBatchNormApply and BatchNormAddReLUApply; BatchNormSums.Mask.
+// A backend that offers it offers ConvBatchNorm and ConvBackwardBatchNorm
+// too.
+type PaddedActivations interface {
+	// AllocPadded is Alloc(n, h, w, c) stored with pad zero pixels around
+	// each image; where the padding would not pay (the backend's
+	// convolutions would copy it out again) it is a plain Alloc.
+	AllocPadded(pad, n, h, w, c int) Tensor
+}

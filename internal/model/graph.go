@@ -12,7 +12,9 @@ import (
 // buffers (ops run in place where the interface allows it), so evaluation in
 // big batches stays small in memory. The intermediates that a backend's
 // fused ops never store (relu1, relu4, relu5 with backend.ReLUBatchNorm;
-// bnA, bnB with backend.BatchNormAddReLU) are nil in a training batch.
+// bnA, bnB with backend.BatchNormAddReLU) are nil in a training batch, and
+// the inputs of the block's two convolutions (bn1, reluA) are stored in
+// their padded layout where the backend offers backend.PaddedActivations.
 type Batch struct {
 	N        int
 	training bool
@@ -60,11 +62,16 @@ func (m *Model) NewBatch(n int, training bool) (*Batch, error) {
 		return b.Alloc(shape...)
 	}
 	reluBN, bnReLU := m.reluBN != nil, m.bnAddReLU != nil
+	// convIn allocates the input of one of the block's 'same' convolutions.
+	convIn := big
+	if m.padded != nil {
+		convIn = func() backend.Tensor { return m.padded.AllocPadded(m.Spec.Config.Kernel/2, n, s, s, c) }
+	}
 	k.X = b.Alloc(n, ImageSize, ImageSize, 1)
 	k.Labels = b.AllocInt32(n)
 	if training {
-		k.conv1, k.relu1, k.bn1 = big(), unless(reluBN, n, s, s, c), big()
-		k.convA, k.bnA, k.reluA = big(), unless(bnReLU, n, s, s, c), big()
+		k.conv1, k.relu1, k.bn1 = big(), unless(reluBN, n, s, s, c), convIn()
+		k.convA, k.bnA, k.reluA = big(), unless(bnReLU, n, s, s, c), convIn()
 		k.convB, k.bnB, k.blockOut = big(), unless(bnReLU, n, s, s, c), big()
 		k.conv4, k.relu4, k.bn4 = b.Alloc(n, t, t, c4), unless(reluBN, n, t, t, c4), b.Alloc(n, t, t, c4)
 		k.dense1, k.relu5, k.bn5 = b.Alloc(n, denseUnits), unless(reluBN, n, denseUnits), b.Alloc(n, denseUnits)

@@ -29,6 +29,7 @@ type Model struct {
 	convBN    backend.ConvBatchNorm         // only where reluBN and bnAddReLU are set
 	convBNBwd backend.ConvBackwardBatchNorm // only where reluBN is set
 	convInfer backend.ConvBatchNormInfer    // only where reluBN and bnAddReLU are set
+	padded    backend.PaddedActivations     // only where convBN and convBNBwd are set
 }
 
 // weights names the views the graph uses, with their shapes.
@@ -78,6 +79,9 @@ func New(b backend.Backend, spec *Spec) (*Model, error) {
 	}
 	if ci, ok := b.(backend.ConvBatchNormInfer); ok && m.reluBN != nil && m.bnAddReLU != nil {
 		m.convInfer = ci
+	}
+	if pa, ok := b.(backend.PaddedActivations); ok && m.convBN != nil && m.convBNBwd != nil {
+		m.padded = pa
 	}
 	offT, offS := 0, 0
 	for _, p := range spec.Params {

@@ -298,13 +298,25 @@ func TestFusedOpsMatchSeparateOps(t *testing.T) {
 	if _, ok := backend.Backend(cpu.New()).(backend.ReLUBatchNorm); !ok {
 		t.Fatal("the CPU backend no longer offers backend.ReLUBatchNorm; this test compares nothing")
 	}
+	if _, ok := backend.Backend(cpu.New()).(backend.PaddedActivations); !ok {
+		t.Fatal("the CPU backend no longer offers backend.PaddedActivations; this test compares less than it says")
+	}
+	for _, kernel := range []int{3, 5} {
+		t.Run(fmt.Sprintf("k=%d", kernel), func(t *testing.T) { testFusedOpsMatchSeparateOps(t, kernel) })
+	}
+}
+
+// testFusedOpsMatchSeparateOps trains a few steps with the CPU backend's
+// fused ops and padded activations, and with its plain ops only
+// (plainOps), and compares the results to the bit.
+func testFusedOpsMatchSeparateOps(t *testing.T, kernel int) {
 	type run struct {
 		losses []float32
 		values map[string][]float32
 		logits []float32
 	}
 	train := func(be backend.Backend) run {
-		m := newModel(t, be, 3)
+		m := newModel(t, be, kernel)
 		const n = 12
 		ds, perm := randomDataset(t, be, n, 21)
 		k, err := m.NewBatch(n, true)

@@ -1,0 +1,163 @@
+package cpu
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mnistgpu/mnistgpu/internal/backend"
+)
+
+// TestPaddedActivations runs every op that takes a tensor stored padded
+// (AllocPadded) once with it and once with the same values stored plain:
+// the results must be the same bits, and the padded tensor's border must
+// stay zero. Cases cover the direct convolution reading it in place (both
+// kernels), a convolution whose padding differs from the tensor's and the
+// GEMM path (both copy it out to the plain layout), and a 5x5 kernel.
+func TestPaddedActivations(t *testing.T) {
+	cases := []struct {
+		convCase
+		stored int // the padding the tensors are stored with
+	}{
+		{convCase{"k3 same, read in place", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1}, 1},
+		{convCase{"k5 same, read in place", nhwc{2, 8, 6, 32}, kernel{5, 5, 32, 32}, 2}, 2},
+		{convCase{"k5 pad 2 on a tensor padded 1, copied out", nhwc{2, 8, 6, 32}, kernel{5, 5, 32, 32}, 2}, 1},
+		{convCase{"k3 valid on a padded tensor, copied out", nhwc{2, 7, 6, 32}, kernel{3, 3, 32, 64}, 0}, 1},
+		{convCase{"gemm path, 16 out, copied out", nhwc{2, 6, 5, 32}, kernel{3, 3, 32, 16}, 1}, 1},
+	}
+	forEachDirectKernel(func(asm bool, c *Backend) {
+		for i, tc := range cases {
+			t.Run(fmt.Sprintf("asm=%v/%s", asm, tc.name), func(t *testing.T) {
+				checkPaddedActivations(t, c, tc.convCase, tc.stored, uint64(2100+i))
+			})
+		}
+	})
+}
+
+// uploadPadded stores v (shape s) padded by pad and checks that it reads
+// back the same and that its border is zero.
+func uploadPadded(t *testing.T, c *Backend, v []float64, pad int, s nhwc) backend.Tensor {
+	t.Helper()
+	p := c.AllocPadded(pad, s.n, s.h, s.w, s.c)
+	if asTensor(p).pad != pad {
+		t.Fatalf("AllocPadded(%d) on the direct path stored padding %d", pad, asTensor(p).pad)
+	}
+	if err := c.Upload(p, to32(v)); err != nil {
+		t.Fatal(err)
+	}
+	checkClose(t, "padded upload read back", download(t, c, p), to64(to32(v)), 0, 0)
+	checkBorderZero(t, p)
+	return p
+}
+
+// checkBorderZero fails if anything outside a padded tensor's rows is not
+// zero: the convolutions read the border as the padding.
+func checkBorderZero(t *testing.T, p backend.Tensor) {
+	t.Helper()
+	pt := asTensor(p)
+	f := append([]float32(nil), pt.f...)
+	l := layoutOf(pt)
+	for r := range pt.shape[0] * l.h {
+		clear(f[l.start(r) : l.start(r)+l.w*l.ch])
+	}
+	for i, v := range f {
+		if v != 0 {
+			t.Fatalf("padded tensor: element %d of the border or slack is %g, want 0", i, v)
+		}
+	}
+}
+
+func checkPaddedActivations(t *testing.T, c *Backend, tc convCase, stored int, seed uint64) {
+	in := newConvInputs(t, c, tc, seed)
+	xs, ys := tc.x, in.ys
+	xShape := []int{xs.n, xs.h, xs.w, xs.c}
+	r := newRand(seed + 1)
+	xp := uploadPadded(t, c, in.xv, stored, xs)
+	maskVals := randVals(r, xs.len(), 1)
+	for j := 0; j < len(maskVals); j += 5 {
+		maskVals[j] = 0
+	}
+	mask, maskP := upload(t, c, maskVals, xShape...), uploadPadded(t, c, maskVals, stored, xs)
+	nextX, nextP := bnBackwardInputs(t, c, r, xShape)
+	yShape := []int{ys.n, ys.h, ys.w, ys.c}
+	p := newBNInputs(r, ys.c)
+
+	type run struct{ y, stats, dx, dw, db, dgamma, dbeta backend.Tensor }
+	one := func(x, mask backend.Tensor) run {
+		s := p.upload(t, c)
+		o := run{y: garbage(c, yShape...), dx: garbage(c, xShape...), dw: garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout),
+			db: garbage(c, ys.c), dgamma: garbage(c, xs.c), dbeta: garbage(c, xs.c)}
+		c.Conv2DBatchStats(o.y, s.saveMean, s.saveInvStd, x, in.w, in.b, tc.pad, true, s.movMean, s.movVar, bnMomentum, bnEps)
+		o.stats = s.saveInvStd
+		c.Conv2DBackwardBN(o.dx, o.dw, o.db, garbage(c, yShape...), x, in.w, tc.pad,
+			backend.BatchNormGradient{G: in.dy, X: o.y, Gamma: s.gamma, SaveMean: s.saveMean, SaveInvStd: s.saveInvStd, DGamma: s.gamma, DBeta: s.beta},
+			backend.BatchNormSums{Mask: mask, X: nextX, SaveMean: nextP.saveMean, SaveInvStd: nextP.saveInvStd, DGamma: o.dgamma, DBeta: o.dbeta})
+		return o
+	}
+	plain, padded := one(in.x, mask), one(xp, maskP)
+	plainY := garbage(c, yShape...)
+	c.Conv2D(plainY, in.x, in.w, in.b, tc.pad)
+	paddedY := garbage(c, yShape...)
+	c.Conv2D(paddedY, xp, in.w, in.b, tc.pad)
+	checkSame(t, c, []string{"conv2d", "conv2d batch stats y", "saved inverse std", "dx", "dw", "db", "next dgamma", "next dbeta"},
+		[]backend.Tensor{paddedY, padded.y, padded.stats, padded.dx, padded.dw, padded.db, padded.dgamma, padded.dbeta},
+		[]backend.Tensor{plainY, plain.y, plain.stats, plain.dx, plain.dw, plain.db, plain.dgamma, plain.dbeta})
+
+	// The batch norms that write such a tensor, one with a padded addend.
+	s := p.upload(t, c)
+	c.Conv2DBatchStats(garbage(c, yShape...), s.saveMean, s.saveInvStd, in.x, in.w, in.b, tc.pad, false, s.movMean, s.movVar, bnMomentum, bnEps)
+	z := randVals(r, ys.len(), 1)
+	zPlain, zPadded := upload(t, c, z, yShape...), uploadPadded(t, c, z, stored, ys)
+	reluPlain, reluPadded := garbage(c, yShape...), c.AllocPadded(stored, ys.n, ys.h, ys.w, ys.c)
+	addPlain, addPadded := garbage(c, yShape...), c.AllocPadded(stored, ys.n, ys.h, ys.w, ys.c)
+	c.ReLUBatchNormApply(reluPlain, plainY, s.gamma, s.beta, s.saveMean, s.saveInvStd)
+	c.ReLUBatchNormApply(reluPadded, plainY, s.gamma, s.beta, s.saveMean, s.saveInvStd)
+	c.BatchNormAddReLUApply(addPlain, plainY, zPlain, s.gamma, s.beta, s.saveMean, s.saveInvStd)
+	c.BatchNormAddReLUApply(addPadded, plainY, zPadded, s.gamma, s.beta, s.saveMean, s.saveInvStd)
+	checkSame(t, c, []string{"relu batchnorm apply", "batchnorm add relu apply"},
+		[]backend.Tensor{reluPadded, addPadded}, []backend.Tensor{reluPlain, addPlain})
+	checkBorderZero(t, reluPadded)
+	checkBorderZero(t, addPadded)
+}
+
+// TestAllocPaddedOffDirectPath: where the direct convolution does not run,
+// AllocPadded is a plain Alloc (the other paths would copy it out).
+func TestAllocPaddedOffDirectPath(t *testing.T) {
+	saved := directConv
+	defer func() { directConv = saved }()
+	directConv = false
+	if p := New().AllocPadded(1, 2, 5, 5, 32); asTensor(p).pad != 0 {
+		t.Errorf("AllocPadded off the direct path stored padding %d, want a plain tensor", asTensor(p).pad)
+	}
+}
+
+// TestPaddedTensorBadUse: an op that reads the plain layout refuses a
+// padded tensor with a message that says so (a programming error, like
+// passing another backend's tensor, so a panic), and a batch norm writing
+// a padded tensor of another shape is one error with nothing written.
+func TestPaddedTensorBadUse(t *testing.T) {
+	forEachDirectKernel(func(_ bool, c *Backend) {
+		p := c.AllocPadded(1, 2, 5, 5, 32)
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "stored padded") {
+					t.Errorf("ReLU of a padded tensor: recovered %v, want a panic naming the padded layout", r)
+				}
+			}()
+			c.ReLU(c.Alloc(2, 5, 5, 32), p)
+		}()
+		x := c.Alloc(2, 25, 1, 32) // as many values, another shape
+		gamma, beta, mean, invStd := c.Alloc(32), c.Alloc(32), c.Alloc(32), c.Alloc(32)
+		c.Fill(invStd, 1)
+		c.Fill(beta, 1)
+		c.ReLUBatchNormApply(p, x, gamma, beta, mean, invStd)
+		err := c.Sync()
+		if err == nil || !strings.Contains(err.Error(), "padded") {
+			t.Errorf("apply into a padded tensor of another shape: error %v, want one naming the padded tensor", err)
+		}
+		checkBorderZero(t, p)
+		if got := download(t, c, p); rmsOf(got) != 0 {
+			t.Errorf("apply into a padded tensor of another shape wrote into it")
+		}
+	})
+}
