@@ -36,7 +36,9 @@ type Backend struct {
 	padded, paddedDy, virtualDy, partialDw []float32
 	// Plain copies of padded tensors where a fallback path needs them.
 	plainX, plainMask []float32
-	offs, offsBytes   []int
+	// Each worker's two rows of normalized activations (poolbn.go).
+	pairScratch     []float32
+	offs, offsBytes []int
 	// The pending dy of Conv2DBackwardBN and its coefficients.
 	pendingGrad  pendingGradient
 	pendingCoeff []float32
@@ -63,6 +65,8 @@ type tasks struct {
 	sums            channelSumsTask
 	affine          affineTask
 	paddedAffine    paddedAffineTask
+	bnPool          bnPoolTask
+	bnPoolBackward  bnPoolBackwardTask
 	maxPool         maxPoolTask
 	maxPoolBackward maxPoolBackwardTask
 	gemm            gemmTask

@@ -106,15 +106,33 @@ type BatchNormSums struct {
 // PaddedActivations stores an activation in the zero-padded layout that a
 // convolution with that padding reads, so the convolution reads it where
 // it stands instead of copying it into that layout (on a CPU twice a
-// training step: for the forward pass and for the weight gradient). Such a
-// tensor has the plain shape; only these ops take it: Upload, Download; the x of
-// Conv2D, Conv2DBatchStats, Conv2DBackward and Conv2DBackwardBN; the y and
-// z of ReLUBatchNormApply and BatchNormAddReLUApply; BatchNormSums.Mask.
-// A backend that offers it offers ConvBatchNorm and ConvBackwardBatchNorm
-// too.
+// training step: for the forward pass and for the weight gradient). Such
+// a tensor has the plain shape; only these ops take it: Upload, Download;
+// the x of Conv2D, Conv2DBatchStats, Conv2DBackward and Conv2DBackwardBN;
+// the y and z of ReLUBatchNormApply and BatchNormAddReLUApply;
+// BatchNormSums.Mask. A backend that offers it offers ConvBatchNorm and
+// ConvBackwardBatchNorm too.
 type PaddedActivations interface {
 	// AllocPadded is Alloc(n, h, w, c) stored with pad zero pixels around
 	// each image; where the padding would not pay (the backend's
 	// convolutions would copy it out again) it is a plain Alloc.
 	AllocPadded(pad, n, h, w, c int) Tensor
+}
+
+// BatchNormMaxPool is a training-mode ReLU batch norm whose output only a
+// 2x2 max pool reads: the normalized activations are pooled as they are
+// computed and never stored, and the pool's backward pass computes them
+// again from x to find each window's maximum. A backend that offers it
+// offers ConvBatchNorm and ConvBackwardBatchNorm too.
+type BatchNormMaxPool interface {
+	// ReLUBatchNormMaxPool is ReLUBatchNormApply(t, x, …) then
+	// MaxPool2x2(y, t), with t never stored.
+	ReLUBatchNormMaxPool(y, x, gamma, beta, saveMean, saveInvStd Tensor)
+	// MaxPoolReLUBatchNormBackward is MaxPool2x2Backward(dt, dy, t, y)
+	// with t as above (dt: the gradient at the batch norm's output), then
+	// the parameter gradients dgamma and dbeta of
+	// ReLUBatchNormBackward(…, dgamma, dbeta, dt, x, …). The batch norm's
+	// input gradient is BatchNormGradient{G: dt, X: x, ReLUX: true, …},
+	// left for Conv2DBackwardBN to compute as it reads it.
+	MaxPoolReLUBatchNormBackward(dt, dgamma, dbeta, dy, x, gamma, beta, saveMean, saveInvStd Tensor)
 }

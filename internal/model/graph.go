@@ -14,7 +14,8 @@ import (
 // fused ops never store (relu1, relu4, relu5 with backend.ReLUBatchNorm;
 // bnA, bnB with backend.BatchNormAddReLU) are nil in a training batch, and
 // the inputs of the block's two convolutions (bn1, reluA) are stored in
-// their padded layout where the backend offers backend.PaddedActivations.
+// their padded layout where the backend offers backend.PaddedActivations;
+// bn4 is nil too with backend.BatchNormMaxPool (only the pool reads it).
 type Batch struct {
 	N        int
 	training bool
@@ -73,7 +74,7 @@ func (m *Model) NewBatch(n int, training bool) (*Batch, error) {
 		k.conv1, k.relu1, k.bn1 = big(), unless(reluBN, n, s, s, c), convIn()
 		k.convA, k.bnA, k.reluA = big(), unless(bnReLU, n, s, s, c), convIn()
 		k.convB, k.bnB, k.blockOut = big(), unless(bnReLU, n, s, s, c), big()
-		k.conv4, k.relu4, k.bn4 = b.Alloc(n, t, t, c4), unless(reluBN, n, t, t, c4), b.Alloc(n, t, t, c4)
+		k.conv4, k.relu4, k.bn4 = b.Alloc(n, t, t, c4), unless(reluBN, n, t, t, c4), unless(m.bnPool != nil, n, t, t, c4)
 		k.dense1, k.relu5, k.bn5 = b.Alloc(n, denseUnits), unless(reluBN, n, denseUnits), b.Alloc(n, denseUnits)
 		for i, ch := range []int{c, c, c, c4, denseUnits} {
 			k.saved[i] = bnSaved{b.Alloc(ch), b.Alloc(ch)}
@@ -115,7 +116,7 @@ func checkShapes(k *Batch, s *Spec) error {
 	}
 	for _, l := range s.Layers {
 		t, ok := want[l.Name]
-		if !ok {
+		if !ok || t == nil { // not stored: see Batch
 			continue
 		}
 		if got := t.Shape(); got[0] != k.N || !slices.Equal(got[1:], l.Output) {
@@ -146,8 +147,12 @@ func (m *Model) Forward(k *Batch) {
 	m.conv(k, inConv, 2, k.convB, k.reluA, w.convBW, w.convBB, pad, false, w.bnB)
 	m.batchNormAddReLU(k, inConv, 2, k.blockOut, k.bnB, k.convB, k.bn1, w.bnB)
 	m.conv(k, inConv, 3, k.conv4, k.blockOut, w.conv4W, w.conv4B, 0, true, w.bn4)
-	m.reluBatchNorm(k, inConv, 3, k.bn4, k.relu4, k.conv4, w.bn4)
-	b.MaxPool2x2(k.pool, k.bn4)
+	if k.training && m.bnPool != nil {
+		m.bnPool.ReLUBatchNormMaxPool(k.pool, k.conv4, w.bn4.gamma, w.bn4.beta, k.saved[3].mean, k.saved[3].invStd)
+	} else {
+		m.reluBatchNorm(k, inConv, 3, k.bn4, k.relu4, k.conv4, w.bn4)
+		b.MaxPool2x2(k.pool, k.bn4)
+	}
 	b.Dense(k.dense1, k.flat, w.dense1W, w.dense1B)
 	m.reluBatchNorm(k, false, 4, k.bn5, k.relu5, k.dense1, w.bn5)
 	b.Dense(k.Logits, k.bn5, w.dense2W, w.dense2B)
@@ -241,10 +246,19 @@ func (m *Model) Backward(k *Batch, stats backend.Tensor, slot int) {
 	b.DenseBackward(k.g128[0], w.gDense2W, w.gDense2B, k.gLogits, k.bn5, w.dense2W)
 	m.reluBatchNormBackward(k, 4, k.g128[1], w.gBN5, k.g128[0], k.dense1, k.relu5, w.bn5)
 	b.DenseBackward(k.gFlat, w.gDense1W, w.gDense1B, k.g128[1], k.flat, w.dense1W)
+	if m.bnPool != nil {
+		// g64[0] is the gradient at bn4's output; conv4's backward pass
+		// computes bn4's input gradient from it.
+		s4 := k.saved[3]
+		m.bnPool.MaxPoolReLUBatchNormBackward(k.g64[0], w.gBN4.gamma, w.gBN4.beta, k.gPool, k.conv4, w.bn4.gamma, w.bn4.beta, s4.mean, s4.invStd)
+		m.blockBackwardFused(k, backend.BatchNormGradient{G: k.g64[0], X: k.conv4, ReLUX: true, Gamma: w.bn4.gamma,
+			SaveMean: s4.mean, SaveInvStd: s4.invStd, DGamma: w.gBN4.gamma, DBeta: w.gBN4.beta})
+		return
+	}
 	b.MaxPool2x2Backward(k.g64[0], k.gPool, k.bn4, k.pool)
 	m.reluBatchNormBackward(k, 3, k.g64[1], w.gBN4, k.g64[0], k.conv4, k.relu4, w.bn4)
 	if m.convBNBwd != nil {
-		m.blockBackwardFused(k)
+		m.blockBackwardFused(k, backend.BatchNormGradient{})
 		return
 	}
 	b.Conv2DBackward(k.g32[0], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0)
@@ -260,21 +274,22 @@ func (m *Model) Backward(k *Batch, stats backend.Tensor, slot int) {
 	b.Conv2DBackward(nil, w.gConv1W, w.gConv1B, k.g32[0], k.X, w.conv1W, 0)
 }
 
-// blockBackwardFused is Backward from conv4's gradient g64[1] to the
-// first convolution's weight gradient: the same ops as the plain sequence
+// blockBackwardFused is Backward from conv4's gradient g64[1] (or, unless
+// from4 is the zero value, bn4's gradient that from4 describes, g64[1]
+// then scratch) to the first convolution's weight gradient: the same ops
+// as the plain sequence
 // in Backward, with each convolution's backward pass taking over the batch
 // norm backward before it (its dy is computed as it is padded, never
 // stored) and the ReLU backward, the shortcut's add and the batch norm's
 // sums after it (on each tile of its input gradient), through
 // backend.ConvBackwardBatchNorm. g32[1] ends as in the plain sequence (the
 // gradient at the block's sum); g32[0] is the dy scratch.
-func (m *Model) blockBackwardFused(k *Batch) {
+func (m *Model) blockBackwardFused(k *Batch, from4 backend.BatchNormGradient) {
 	f, w := m.convBNBwd, &m.w
 	pad := m.Spec.Config.Kernel / 2
-	none := backend.BatchNormGradient{}
 	sB, sA, s1 := k.saved[2], k.saved[1], k.saved[0]
 	// conv4, then the block's output ReLU, then bnB's sums.
-	f.Conv2DBackwardBN(k.g32[1], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0, none,
+	f.Conv2DBackwardBN(k.g32[1], w.gConv4W, w.gConv4B, k.g64[1], k.blockOut, w.conv4W, 0, from4,
 		backend.BatchNormSums{Mask: k.blockOut, X: k.convB, SaveMean: sB.mean, SaveInvStd: sB.invStd, DGamma: w.gBNB.gamma, DBeta: w.gBNB.beta})
 	// bnB's input gradient into convB, then reluA, then bnA's sums.
 	f.Conv2DBackwardBN(k.g32[2], w.gConvBW, w.gConvBB, k.g32[0], k.reluA, w.convBW, pad,

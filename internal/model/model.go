@@ -30,6 +30,7 @@ type Model struct {
 	convBNBwd backend.ConvBackwardBatchNorm // only where reluBN is set
 	convInfer backend.ConvBatchNormInfer    // only where reluBN and bnAddReLU are set
 	padded    backend.PaddedActivations     // only where convBN and convBNBwd are set
+	bnPool    backend.BatchNormMaxPool      // only where convBN and convBNBwd are set
 }
 
 // weights names the views the graph uses, with their shapes.
@@ -82,6 +83,9 @@ func New(b backend.Backend, spec *Spec) (*Model, error) {
 	}
 	if pa, ok := b.(backend.PaddedActivations); ok && m.convBN != nil && m.convBNBwd != nil {
 		m.padded = pa
+	}
+	if bp, ok := b.(backend.BatchNormMaxPool); ok && m.convBN != nil && m.convBNBwd != nil {
+		m.bnPool = bp
 	}
 	offT, offS := 0, 0
 	for _, p := range spec.Params {
