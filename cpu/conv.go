@@ -149,7 +149,8 @@ func (c *Backend) flipKernel(ws []float32, g convGeom) []float32 {
 func (c *Backend) convWeights(dw, dy, x []float32, g convGeom) {
 	if canDirect(g.cout) {
 		d := newDirectGeom(g)
-		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, image{f: x}, d)
+		virtual := virtualLayout(d)
+		c.directWeights(dw, c.layOut(&c.virtualDy, dy, nil, virtual), virtual.imgStride, image{f: x}, d)
 		return
 	}
 	pixels := g.n * g.rowsPerImage

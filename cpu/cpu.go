@@ -74,7 +74,6 @@ type tasks struct {
 	pad             padTask
 	direct          directForwardTask
 	directWeights   directWeightsTask
-	virtual         virtualTask
 	stridedGemm     stridedGemmTask
 	transpose       transposeTask
 }

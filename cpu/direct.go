@@ -105,10 +105,24 @@ func (c *Backend) pad(x image, d directGeom) []float32 {
 	if n := d.paddedLen(); d.padH == 0 && d.padW == 0 && cap(x.f) >= n {
 		return x.f[:n]
 	}
-	dst := grown(&c.padded, d.paddedLen())
-	c.tasks.pad = padTask{dst: dst, src: x.f, d: d}
+	return c.layOut(&c.padded, x.f, nil, d)
+}
+
+// layOut writes src (n images in d's plain layout), or the pending
+// gradient from where it is not nil, into buf in the padded layout of d.
+func (c *Backend) layOut(buf *[]float32, src []float32, from *pendingGradient, d directGeom) []float32 {
+	dst := grown(buf, d.paddedLen())
+	c.tasks.pad = padTask{dst: dst, src: src, d: d, from: from}
 	c.pool.dynamic(d.n, 2, &c.tasks.pad)
 	return dst
+}
+
+// virtualLayout is the geometry whose padded layout is d's output laid
+// out on virtual pixels: rows d.wp pixels apart, the unused columns zero,
+// nothing above or below, so padTask writes it like any padded image.
+func virtualLayout(d directGeom) directGeom {
+	g := newConvGeom(d.n, d.oh, d.ow, d.cout, 1, 1, d.cout, 0, 0)
+	return directGeom{convGeom: g, hp: d.oh, wp: d.wp, imgStride: d.virtual * d.cout, virtual: d.virtual}
 }
 
 // padSums pads x into buf like pad and writes the column sums of x
@@ -295,52 +309,25 @@ func (t *directWeightsTask) group(worker, group int) {
 	}
 }
 
-// virtualTask lays dy (n, oh, ow, cout) out on virtual pixels, zero in the
-// unused columns; items are images.
-type virtualTask struct {
-	dst, dy []float32
-	d       directGeom
-}
-
-func (t *virtualTask) run(_, lo, hi int) {
-	d := &t.d
-	rowLen := d.ow * d.cout
-	for img := lo; img < hi; img++ {
-		for oy := range d.oh {
-			row := t.dst[(img*d.virtual+oy*d.wp)*d.cout : (img*d.virtual+(oy+1)*d.wp)*d.cout]
-			copy(row, t.dy[(img*d.oh+oy)*rowLen:(img*d.oh+oy+1)*rowLen])
-			clear(row[rowLen:])
-		}
-	}
-}
-
-// virtualize lays dy out on virtual pixels (virtualTask) in a reused buffer.
-func (c *Backend) virtualize(dy []float32, d directGeom) []float32 {
-	dyv := grown(&c.virtualDy, d.n*d.virtual*d.cout)
-	c.tasks.virtual = virtualTask{dyv, dy, d}
-	c.pool.dynamic(d.n, 2, &c.tasks.virtual)
-	return dyv
-}
-
 // directBackward is Conv2DBackward where canDirect(g.cout): db, dw and,
 // unless dx is nil, dx — directly as well where canDirect(g.cin), with the
 // epilogue e on each tile of dx; it returns e's sums, nil where e did not
-// run. dy is padded once for the dx convolution, adding up db as it is
-// copied; with 'same' padding along the rows that padded dy is also the
-// virtual-pixel dy of dw (see directWeightsTask), so dy is copied once.
-// With from set, dy is that pending gradient: computed as it is padded
-// where the padded dy is all there is, else written into dy first.
+// run. With from set, dy is that pending gradient, computed as it is laid
+// out for the convolutions that read it (written into dy only where the
+// GEMM path reads it plain). db is added up on the first of those passes.
+// dy is padded once for the dx convolution; with 'same' padding along the
+// rows that padded dy is also the virtual-pixel dy of dw (see
+// directWeightsTask), else dw gets its own layout of dy.
 func (c *Backend) directBackward(dx, dw, db, dy []float32, x image, w []float32, g convGeom, from *pendingGradient, e tileEpilogue) []float64 {
 	d := newDirectGeom(g)
 	back := backwardGeom(g)
-	same := g.kw-1 == 2*g.padW
-	if from != nil && (dx == nil || !canDirect(back.cout) || !same) {
-		c.writePending(dy, from)
-		from = nil
-	}
+	virtual := virtualLayout(d)
 	if dx == nil || !canDirect(back.cout) {
-		c.columnSums(db, dy, g.cout)
-		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
+		if from != nil && dx != nil {
+			c.writePending(dy, from)
+			from = nil
+		}
+		c.directWeights(dw, c.padSums(&c.virtualDy, dy, from, virtual, db), virtual.imgStride, x, d)
 		if dx != nil {
 			c.conv(dx, dy, c.flipKernel(w, g), back, 0)
 		}
@@ -348,11 +335,11 @@ func (c *Backend) directBackward(dx, dw, db, dy []float32, x image, w []float32,
 	}
 	bd := newDirectGeom(back)
 	dyp := c.padSums(&c.paddedDy, dy, from, bd, db)
-	if same {
+	if g.kw-1 == 2*g.padW {
 		base := (back.padH*bd.wp + back.padW) * g.cout
 		c.directWeights(dw, dyp[base:], bd.imgStride, x, d)
 	} else {
-		c.directWeights(dw, c.virtualize(dy, d), d.virtual*d.cout, x, d)
+		c.directWeights(dw, c.layOut(&c.virtualDy, dy, from, virtual), virtual.imgStride, x, d)
 	}
 	return c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false, e)
 }
