@@ -231,18 +231,13 @@ type affineTask struct {
 	f       affineMap
 }
 
-// run goes through blocks of rows, so that the vector loop, which walks one
-// 16-channel strip at a time, finds the block's other strips in L1.
 func (t *affineTask) run(_, lo, hi int) {
 	ch := len(t.f.ka)
-	for r := lo; r < hi; r += sumBlockRows {
-		e := min(r+sumBlockRows, hi)
-		var z []float32
-		if t.z != nil {
-			z = t.z[r*ch : e*ch]
-		}
-		t.f.rows(t.y[r*ch:e*ch], t.x[r*ch:e*ch], z, e-r, ch)
+	var z []float32
+	if t.z != nil {
+		z = t.z[lo*ch : hi*ch]
 	}
+	t.f.rows(t.y[lo*ch:hi*ch], t.x[lo*ch:hi*ch], z, hi-lo, ch)
 }
 
 // affine writes y = f(x, z) in a pass of its own.

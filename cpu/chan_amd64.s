@@ -127,64 +127,61 @@ dots_done:
 // term left out where z is nil; then y = max(y, floor), and y = 0 where
 // x[r,j] ≤ cut (before lo). lo and floor are 0 for a ReLU, -Inf for
 // none; cut is 0 for a ReLU's gradient, NaN (no x is ≤ NaN) for none.
-// y may be x or z.
+// y may be x or z. Unlike the loops above it runs in memory order, row by
+// row and each row's strips in turn, reading the per-channel values from
+// L1 in each instruction: these passes are bound by memory, and streaming
+// x, z and y front to back was 12-25% faster than a strip at a time
+// (which walks them a row apart) on 26x26x32 batches.
 TEXT ·affineAVX512(SB), NOSPLIT, $0-84
 	MOVQ         y+0(FP), DI
 	MOVQ         x+8(FP), SI
 	MOVQ         z+16(FP), BX
 	MOVQ         rows+24(FP), CX
 	MOVQ         ch+32(FP), R8
+	MOVQ         ka+40(FP), AX
+	MOVQ         m+48(FP), R9
+	MOVQ         kb+56(FP), R10
+	MOVQ         kc+64(FP), R11
 	VBROADCASTSS lo+72(FP), Z8
 	VBROADCASTSS floor+76(FP), Z9
 	VBROADCASTSS cut+80(FP), Z10
 	SHLQ         $2, R8
-	XORQ         DX, DX
+	TESTQ        CX, CX
+	JLE          rows_done
 
-affine_strip:
-	CMPQ    DX, R8
-	JGE     affine_done
-	MOVQ    ka+40(FP), AX
-	VMOVUPS (AX)(DX*1), Z4
-	MOVQ    m+48(FP), AX
-	VMOVUPS (AX)(DX*1), Z7
-	MOVQ    kb+56(FP), AX
-	VMOVUPS (AX)(DX*1), Z5
-	MOVQ    kc+64(FP), AX
-	VMOVUPS (AX)(DX*1), Z6
-	LEAQ    (DI)(DX*1), R9
-	LEAQ    (SI)(DX*1), R10
-	LEAQ    (BX)(DX*1), R11
-	MOVQ    CX, AX
-	TESTQ   AX, AX
-	JLE     affine_next
+rows_row:
+	XORQ DX, DX
 
-affine_row:
-	VMOVUPS     (R10), Z0
+rows_strip:
+	VMOVUPS     (SI)(DX*1), Z0
 	VCMPPS      $6, Z10, Z0, K1 // not (x <= cut): the lanes kept
 	VMAXPS      Z0, Z8, Z0
-	VSUBPS      Z7, Z0, Z0
-	VMOVAPS     Z6, Z2
-	VFMADD231PS Z4, Z0, Z2
+	VSUBPS      (R9)(DX*1), Z0, Z0
+	VMOVUPS     (R11)(DX*1), Z2
+	VFMADD231PS (AX)(DX*1), Z0, Z2
 	TESTQ       BX, BX
-	JZ          affine_store
-	VMOVUPS     (R11), Z1
-	VFMADD231PS Z5, Z1, Z2
+	JZ          rows_store
+	VMOVUPS     (BX)(DX*1), Z1
+	VFMADD231PS (R10)(DX*1), Z1, Z2
 
-affine_store:
+rows_store:
 	VMAXPS    Z2, Z9, Z2
 	VMOVAPS.Z Z2, K1, Z2
-	VMOVUPS   Z2, (R9)
-	ADDQ      R8, R9
-	ADDQ      R8, R10
-	ADDQ      R8, R11
-	DECQ      AX
-	JNZ       affine_row
+	VMOVUPS   Z2, (DI)(DX*1)
+	ADDQ      $64, DX
+	CMPQ      DX, R8
+	JL        rows_strip
+	ADDQ      R8, DI
+	ADDQ      R8, SI
+	TESTQ     BX, BX
+	JZ        rows_next
+	ADDQ      R8, BX
 
-affine_next:
-	ADDQ $64, DX
-	JMP  affine_strip
+rows_next:
+	DECQ CX
+	JNZ  rows_row
 
-affine_done:
+rows_done:
 	VZEROUPPER
 	RET
 
