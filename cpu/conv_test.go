@@ -127,6 +127,7 @@ func TestConv2DDirect(t *testing.T) {
 		{"k3 valid 32-64", nhwc{2, 10, 9, 32}, kernel{3, 3, 32, 64}, 0},
 		{"k3 valid cin1", nhwc{3, 12, 11, 1}, kernel{3, 3, 1, 32}, 0},
 		{"k3x5 pad1 cin5", nhwc{2, 8, 9, 5}, kernel{3, 5, 5, 32}, 1},
+		{"k3x5 pad1 32-32, dy padded 1 and 3", nhwc{2, 6, 8, 32}, kernel{3, 5, 32, 32}, 1},
 		{"k1 64-32", nhwc{2, 5, 3, 64}, kernel{1, 1, 64, 32}, 0},
 		{"k3 same 17-96", nhwc{1, 6, 6, 17}, kernel{3, 3, 17, 96}, 1},
 		{"k3x17 pad1 cin2", nhwc{2, 6, 20, 2}, kernel{3, 17, 2, 32}, 1},

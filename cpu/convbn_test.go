@@ -100,6 +100,7 @@ func TestConvBackwardBN(t *testing.T) {
 		{"k3 valid cin1", nhwc{2, 8, 7, 1}, kernel{3, 3, 1, 32}, 0},
 		{"input gradient not direct, 16 in", nhwc{2, 6, 5, 16}, kernel{3, 3, 16, 32}, 1},
 		{"gemm path, 16 out", nhwc{2, 6, 5, 32}, kernel{3, 3, 32, 16}, 1},
+		{"3x5 pad 1: dy padded 1 and 3", nhwc{2, 6, 8, 32}, kernel{3, 5, 32, 32}, 1},
 	}
 	forms := []backwardForm{
 		{name: "mask", next: true, mask: true},
