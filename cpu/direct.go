@@ -56,6 +56,12 @@ type padTask struct {
 	zero []float32
 	// from, if set, computes the source rows instead of copying src.
 	from *pendingGradient
+	// virtualDst, if set, gets each row too, laid out on virtual pixels
+	// (rows virtualWp pixels apart, the rest of each zero), while the row
+	// is in L1: dy's other layout where the weight gradient reads one of
+	// its own (see directBackward).
+	virtualDst []float32
+	virtualWp  int
 }
 
 func (t *padTask) run(_, lo, hi int) {
@@ -82,6 +88,11 @@ func (t *padTask) run(_, lo, hi int) {
 				copy(dst, t.src[at:at+rowLen])
 			}
 			clear(row[left+rowLen:])
+			if t.virtualDst != nil {
+				v := t.virtualDst[(img*d.h+y)*t.virtualWp*d.cin : (img*d.h+y+1)*t.virtualWp*d.cin]
+				copy(v, dst)
+				clear(v[rowLen:])
+			}
 			if s1 != nil {
 				sumsBlock(dst, d.w, d.cin, t.zero, s1, s2, false)
 			}
@@ -117,6 +128,12 @@ func (c *Backend) layOut(buf *[]float32, src []float32, from *pendingGradient, d
 	return dst
 }
 
+// virtualOut is a destination for dy on virtual pixels, rows wp apart.
+type virtualOut struct {
+	dst []float32
+	wp  int
+}
+
 // virtualLayout is the geometry whose padded layout is d's output laid
 // out on virtual pixels: rows d.wp pixels apart, the unused columns zero,
 // nothing above or below, so padTask writes it like any padded image.
@@ -127,11 +144,15 @@ func virtualLayout(d directGeom) directGeom {
 
 // padSums pads x into buf like pad and writes the column sums of x
 // (rows × cin) into sums, added up per image and then in image order; with
-// from set, x is the pending gradient from, computed as it is padded.
-func (c *Backend) padSums(buf *[]float32, x []float32, from *pendingGradient, d directGeom, sums []float32) []float32 {
+// from set, x is the pending gradient from, computed as it is padded. With
+// virtual set, x is laid out on its virtual pixels there too (padTask).
+func (c *Backend) padSums(buf *[]float32, x []float32, from *pendingGradient, d directGeom, sums []float32, virtual *virtualOut) []float32 {
 	dst := grown(buf, d.paddedLen())
 	t := &c.tasks.pad
 	*t = padTask{dst: dst, src: x, d: d, sums: grown(&c.imageSums, 2*d.n*d.cin), zero: c.zeroChannels(d.cin), from: from}
+	if virtual != nil {
+		t.virtualDst, t.virtualWp = virtual.dst, virtual.wp
+	}
 	c.pool.dynamic(d.n, 2, t)
 	total, _ := c.addGroups(t.sums, d.n, d.cin)
 	for j := range sums {
@@ -317,7 +338,8 @@ func (t *directWeightsTask) group(worker, group int) {
 // GEMM path reads it plain). db is added up on the first of those passes.
 // dy is padded once for the dx convolution; with 'same' padding along the
 // rows that padded dy is also the virtual-pixel dy of dw (see
-// directWeightsTask), else dw gets its own layout of dy.
+// directWeightsTask), else the same pass lays each row out on dw's
+// virtual pixels too, while it is in L1.
 func (c *Backend) directBackward(dx, dw, db, dy []float32, x image, w []float32, g convGeom, from *pendingGradient, e tileEpilogue) []float64 {
 	d := newDirectGeom(g)
 	back := backwardGeom(g)
@@ -327,20 +349,22 @@ func (c *Backend) directBackward(dx, dw, db, dy []float32, x image, w []float32,
 			c.writePending(dy, from)
 			from = nil
 		}
-		c.directWeights(dw, c.padSums(&c.virtualDy, dy, from, virtual, db), virtual.imgStride, x, d)
+		c.directWeights(dw, c.padSums(&c.virtualDy, dy, from, virtual, db, nil), virtual.imgStride, x, d)
 		if dx != nil {
 			c.conv(dx, dy, c.flipKernel(w, g), back, 0)
 		}
 		return nil
 	}
 	bd := newDirectGeom(back)
-	dyp := c.padSums(&c.paddedDy, dy, from, bd, db)
 	if g.kw-1 == 2*g.padW {
+		dyp := c.padSums(&c.paddedDy, dy, from, bd, db, nil)
 		base := (back.padH*bd.wp + back.padW) * g.cout
 		c.directWeights(dw, dyp[base:], bd.imgStride, x, d)
-	} else {
-		c.directWeights(dw, c.layOut(&c.virtualDy, dy, from, virtual), virtual.imgStride, x, d)
+		return c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false, e)
 	}
+	dyv := &virtualOut{grown(&c.virtualDy, virtual.paddedLen()), d.wp}
+	dyp := c.padSums(&c.paddedDy, dy, from, bd, db, dyv)
+	c.directWeights(dw, dyv.dst, virtual.imgStride, x, d)
 	return c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false, e)
 }
 
