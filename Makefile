@@ -46,7 +46,7 @@ bench-cpu:
 # The share of a k=3 training step spent outside GEMM, by op (wall time)
 # and by CPU profile (see the script's header for what counts as GEMM).
 bench-outside:
-	bash scripts/outside-gemm.sh 3 60
+	bash scripts/outside-gemm.sh 3 60 5
 
 # The portable Go micro-kernel instead of the assembly one.
 purego:
