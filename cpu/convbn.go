@@ -1,6 +1,10 @@
 package cpu
 
-import "github.com/mnistgpu/mnistgpu/internal/backend"
+import (
+	"slices"
+
+	"github.com/mnistgpu/mnistgpu/internal/backend"
+)
 
 var _ backend.ConvBatchNorm = (*Backend)(nil)
 
@@ -124,6 +128,10 @@ func (c *Backend) sumsFit(op string, next backend.BatchNormSums, dx backend.Tens
 	_, xch, ok := c.bnShape(op, next.X, next.SaveMean, next.SaveInvStd, next.DGamma, next.DBeta)
 	if ok && xch != cin {
 		c.fail("%s: batch-norm sums of %d channels for an input gradient of %d", op, xch, cin)
+		return false
+	}
+	if isPadded(next.Mask) && !slices.Equal(next.Mask.Shape(), dx.Shape()) {
+		c.fail("%s: a padded mask of shape %v for an input gradient of %v (its rows are placed by its shape)", op, next.Mask.Shape(), dx.Shape())
 		return false
 	}
 	return ok && c.sameLen(op, dx.Len(), next.X) &&

@@ -105,6 +105,7 @@ func (c *Backend) Close() error {
 	c.pool.close()
 	c.dwT, c.flipped, c.gemmBufs = nil, nil, gemmBuffers{}
 	c.padded, c.paddedDy, c.virtualDy, c.partialDw = nil, nil, nil, nil
+	c.plainX, c.plainMask, c.pairScratch = nil, nil, nil
 	return nil
 }
 
@@ -135,6 +136,9 @@ func (c *Backend) AllocInt32(shape ...int) backend.Tensor {
 func (c *Backend) View(t backend.Tensor, offset int, shape ...int) backend.Tensor {
 	checkShape(shape)
 	src := t.(*Tensor)
+	if src.pad != 0 {
+		panic(fmt.Sprintf("cpu: a view of a tensor stored padded (%v, pad %d): its elements are not contiguous", src.shape, src.pad))
+	}
 	n := numElements(shape)
 	if offset < 0 || offset+n > src.Len() {
 		panic(fmt.Sprintf("cpu: view [%d, %d) outside a tensor of %d elements", offset, offset+n, src.Len()))
@@ -194,6 +198,10 @@ func (c *Backend) Copy(dst, src backend.Tensor) {
 		return
 	}
 	d, s := dst.(*Tensor), src.(*Tensor)
+	if d.pad != 0 || s.pad != 0 {
+		c.fail("copy of a tensor stored padded (%v into %v): Download and Upload take it", src.Shape(), dst.Shape())
+		return
+	}
 	if (d.f == nil) != (s.f == nil) {
 		c.fail("copy between float32 and int32 tensors")
 		return

@@ -2,12 +2,14 @@ package cpu
 
 // The direct convolution, used where the AVX-512 strided kernel runs and
 // the output channels come in multiples of 32. The input is copied once
-// into a zero-padded image; then, with the output pixels numbered along the
-// padded width ("virtual pixels": v = oy·Wp + ox, where ox ≥ OW are unused
-// columns), tap (ky, kx) of every virtual pixel reads the padded input at
-// v + ky·Wp + kx. Consecutive pixels are therefore a fixed stride apart for
-// every tap, and the strided kernel reads a tile of up to 14 pixels of one
-// output row straight from the padded image: no im2col panel is packed.
+// into a zero-padded image (or read where it is stored that way:
+// AllocPadded, or unpadded with room past its end); then, with the output
+// pixels numbered along the padded width ("virtual pixels": v = oy·Wp +
+// ox, where ox ≥ OW are unused columns), tap (ky, kx) of every virtual
+// pixel reads the padded input at v + ky·Wp + kx. Consecutive pixels are
+// therefore a fixed stride apart for every tap, and the strided kernel
+// reads a tile of up to 14 pixels of one output row straight from the
+// padded image: no im2col panel is packed.
 // The weight gradient runs over all virtual pixels (dy is zero in the
 // unused columns), which costs (Wp-OW)/Wp of its arithmetic (8% on this
 // model).
@@ -213,7 +215,8 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 				s.mr = (d.ow - ox + tiles - ti - 1) / (tiles - ti)
 				s.a = t.xp[img*d.imgStride+(oy*d.wp+ox)*d.cin:]
 				out := ((img*d.oh+oy)*d.ow + ox) * d.cout
-				t.epilogue.prefetch(out, t.epilogue.maskStart(out, img*d.oh+oy, ox, d.cout), s.mr*d.cout)
+				maskAt := t.epilogue.maskStart(out, img*d.oh+oy, ox, d.cout)
+				t.epilogue.prefetch(out, maskAt, s.mr*d.cout)
 				for cb := 0; cb < d.cout; cb += stridedCols {
 					for r := range s.mr {
 						s.rows[r] = t.y[out+r*d.cout+cb : out+r*d.cout+cb+stridedCols]
@@ -225,7 +228,7 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 					stridedKernel(s, t.accumulate)
 				}
 				if t.epilogue.kind != noEpilogue {
-					t.epilogue.tile(t.y[out:out+s.mr*d.cout], out, t.epilogue.maskStart(out, img*d.oh+oy, ox, d.cout), s.mr, d.cout, s1, s2)
+					t.epilogue.tile(t.y[out:out+s.mr*d.cout], out, maskAt, s.mr, d.cout, s1, s2)
 				}
 				ox += s.mr
 			}

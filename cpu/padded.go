@@ -100,11 +100,13 @@ func (c *Backend) plainElements(t backend.Tensor, buf *[]float32) []float32 {
 }
 
 // plainCopy copies the padded t's rows out into buf; the paths that need
-// it are the fallbacks (see AllocPadded), so it runs on one core.
+// it are the fallbacks (see AllocPadded), so it runs on one core. The
+// copy's capacity ends with it: what follows in buf is an older tensor's,
+// which pad must not read in place as slack (0·NaN is NaN).
 func (c *Backend) plainCopy(t *Tensor, buf *[]float32) []float32 {
 	dst := grown(buf, t.Len())
 	copyRowsOut(dst, t)
-	return dst
+	return dst[:len(dst):len(dst)]
 }
 
 // copyRowsOut writes the padded t's rows into dst, back to back.
@@ -157,8 +159,12 @@ func (c *Backend) affineInto(op string, y, x, z backend.Tensor, f affineMap) {
 		return
 	}
 	shape := x.Shape()
-	if len(shape) != 4 || !slices.Equal(y.Shape(), shape) || z != nil && !slices.Equal(z.Shape(), shape) {
+	if len(shape) != 4 || !slices.Equal(y.Shape(), shape) {
 		c.fail("%s: a padded tensor needs NHWC shapes that match: x %v, y %v", op, shape, y.Shape())
+		return
+	}
+	if z != nil && !slices.Equal(z.Shape(), shape) {
+		c.fail("%s: a padded tensor needs NHWC shapes that match: x %v, z %v", op, shape, z.Shape())
 		return
 	}
 	t := &c.tasks.paddedAffine

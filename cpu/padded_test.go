@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -17,18 +18,28 @@ import (
 func TestPaddedActivations(t *testing.T) {
 	cases := []struct {
 		convCase
-		stored int // the padding the tensors are stored with
+		stored  int  // the padding the tensors are stored with
+		inPlace bool // the convolution reads the stored tensor itself
 	}{
-		{convCase{"k3 same, read in place", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1}, 1},
-		{convCase{"k5 same, read in place", nhwc{2, 8, 6, 32}, kernel{5, 5, 32, 32}, 2}, 2},
-		{convCase{"k5 pad 2 on a tensor padded 1, copied out", nhwc{2, 8, 6, 32}, kernel{5, 5, 32, 32}, 2}, 1},
-		{convCase{"k3 valid on a padded tensor, copied out", nhwc{2, 7, 6, 32}, kernel{3, 3, 32, 64}, 0}, 1},
-		{convCase{"gemm path, 16 out, copied out", nhwc{2, 6, 5, 32}, kernel{3, 3, 32, 16}, 1}, 1},
+		{convCase{"k3 same, read in place", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1}, 1, true},
+		{convCase{"k5 same, read in place", nhwc{2, 8, 6, 32}, kernel{5, 5, 32, 32}, 2}, 2, true},
+		{convCase{"k5 pad 2 on a tensor padded 1, copied out", nhwc{2, 8, 6, 32}, kernel{5, 5, 32, 32}, 2}, 1, false},
+		{convCase{"k3 valid on a padded tensor, copied out", nhwc{2, 7, 6, 32}, kernel{3, 3, 32, 64}, 0}, 1, false},
+		{convCase{"gemm path, 16 out, copied out", nhwc{2, 6, 5, 32}, kernel{3, 3, 32, 16}, 1}, 1, false},
 	}
 	forEachDirectKernel(func(asm bool, c *Backend) {
 		for i, tc := range cases {
 			t.Run(fmt.Sprintf("asm=%v/%s", asm, tc.name), func(t *testing.T) {
 				checkPaddedActivations(t, c, tc.convCase, tc.stored, uint64(2100+i))
+				// Reading in place is the point: a tensor without enough
+				// slack would quietly be copied out, with the same results.
+				xs := tc.x
+				p := c.AllocPadded(tc.stored, xs.n, xs.h, xs.w, xs.c)
+				g := newConvGeom(xs.n, xs.h, xs.w, xs.c, tc.k.kh, tc.k.kw, tc.k.cout, tc.pad, tc.pad)
+				var scratch []float32
+				if in := c.convInput(p, g, &scratch); in.padded != tc.inPlace {
+					t.Errorf("read in place: %v, want %v", in.padded, tc.inPlace)
+				}
 			})
 		}
 	})
@@ -110,12 +121,14 @@ func checkPaddedActivations(t *testing.T, c *Backend, tc convCase, stored int, s
 	zPlain, zPadded := upload(t, c, z, yShape...), uploadPadded(t, c, z, stored, ys)
 	reluPlain, reluPadded := garbage(c, yShape...), c.AllocPadded(stored, ys.n, ys.h, ys.w, ys.c)
 	addPlain, addPadded := garbage(c, yShape...), c.AllocPadded(stored, ys.n, ys.h, ys.w, ys.c)
+	addPaddedZ := garbage(c, yShape...) // plain y, padded z: the block's sum
 	c.ReLUBatchNormApply(reluPlain, plainY, s.gamma, s.beta, s.saveMean, s.saveInvStd)
 	c.ReLUBatchNormApply(reluPadded, plainY, s.gamma, s.beta, s.saveMean, s.saveInvStd)
 	c.BatchNormAddReLUApply(addPlain, plainY, zPlain, s.gamma, s.beta, s.saveMean, s.saveInvStd)
 	c.BatchNormAddReLUApply(addPadded, plainY, zPadded, s.gamma, s.beta, s.saveMean, s.saveInvStd)
-	checkSame(t, c, []string{"relu batchnorm apply", "batchnorm add relu apply"},
-		[]backend.Tensor{reluPadded, addPadded}, []backend.Tensor{reluPlain, addPlain})
+	c.BatchNormAddReLUApply(addPaddedZ, plainY, zPadded, s.gamma, s.beta, s.saveMean, s.saveInvStd)
+	checkSame(t, c, []string{"relu batchnorm apply", "batchnorm add relu apply", "the same, plain y and padded z"},
+		[]backend.Tensor{reluPadded, addPadded, addPaddedZ}, []backend.Tensor{reluPlain, addPlain, addPlain})
 	checkBorderZero(t, reluPadded)
 	checkBorderZero(t, addPadded)
 }
@@ -158,6 +171,77 @@ func TestPaddedTensorBadUse(t *testing.T) {
 		checkBorderZero(t, p)
 		if got := download(t, c, p); rmsOf(got) != 0 {
 			t.Errorf("apply into a padded tensor of another shape wrote into it")
+		}
+	})
+}
+
+// TestPaddedCopyOutSlack: a padded tensor copied out for a 'valid'
+// convolution must not lend the convolution whatever an earlier, larger
+// copy left past its end as the slack the weight gradient reads: here NaN,
+// which times the zero dy of the unused columns would still be NaN.
+func TestPaddedCopyOutSlack(t *testing.T) {
+	forEachDirectKernel(func(asm bool, c *Backend) {
+		nan := make([]float32, 2*7*6*32)
+		for i := range nan {
+			nan[i] = float32(math.NaN())
+		}
+		big := c.AllocPadded(1, 2, 7, 6, 32)
+		if err := c.Upload(big, nan); err != nil {
+			t.Fatal(err)
+		}
+		w, b := c.Alloc(3, 3, 32, 32), c.Alloc(32)
+		c.Conv2D(c.Alloc(2, 5, 4, 32), big, w, b, 0) // copies 2 images out
+		ones := make([]float64, 7*6*32)
+		for i := range ones {
+			ones[i] = 1
+		}
+		small := uploadPadded(t, c, ones, 1, nhwc{1, 7, 6, 32})
+		dy := c.Alloc(1, 5, 4, 32)
+		c.Fill(dy, 1)
+		dw := c.Alloc(3, 3, 32, 32)
+		c.Conv2DBackward(nil, dw, c.Alloc(32), dy, small, w, 0)
+		for i, v := range download(t, c, dw) {
+			if v != 20 { // 5×4 pixels of 1·1
+				t.Fatalf("asm=%v: dw[%d] = %g, want 20", asm, i, v)
+			}
+		}
+	})
+}
+
+// TestPaddedTensorsRefused: a view of a padded tensor is refused (a
+// programming error, so a panic naming the layout), a copy to or from
+// one is one error, and a padded mask whose shape is not dx's (its rows
+// are placed by its own shape) is one error, not a crash in a worker.
+func TestPaddedTensorsRefused(t *testing.T) {
+	forEachDirectKernel(func(_ bool, c *Backend) {
+		p := c.AllocPadded(1, 2, 5, 5, 32)
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "padded") {
+					t.Errorf("View of a padded tensor: recovered %v, want a panic naming the padded layout", r)
+				}
+			}()
+			c.View(p, 0, 10)
+		}()
+		c.Copy(c.Alloc(2, 5, 5, 32), p)
+		if err := c.Sync(); err == nil || !strings.Contains(err.Error(), "padded") {
+			t.Errorf("Copy from a padded tensor: error %v, want one naming the padded tensor", err)
+		}
+		c.Copy(p, c.Alloc(2, 5, 5, 32))
+		if err := c.Sync(); err == nil || !strings.Contains(err.Error(), "padded") {
+			t.Errorf("Copy into a padded tensor: error %v, want one naming the padded tensor", err)
+		}
+		in := newConvInputs(t, c, convCase{"k3 same", nhwc{2, 6, 5, 32}, kernel{3, 3, 32, 32}, 1}, 7)
+		nextX, nextP := bnBackwardInputs(t, c, newRand(8), []int{2, 6, 5, 32})
+		dx, dgamma := c.Alloc(2, 6, 5, 32), c.Alloc(32)
+		c.Conv2DBackwardBN(dx, c.Alloc(3, 3, 32, 32), c.Alloc(32), in.dy, in.x, in.w, 1, backend.BatchNormGradient{},
+			backend.BatchNormSums{Mask: c.AllocPadded(1, 2, 5, 6, 32), X: nextX, SaveMean: nextP.saveMean,
+				SaveInvStd: nextP.saveInvStd, DGamma: dgamma, DBeta: c.Alloc(32)})
+		if err := c.Sync(); err == nil || !strings.Contains(err.Error(), "padded mask") {
+			t.Errorf("a padded mask of another shape: error %v, want one naming the padded mask", err)
+		}
+		if rmsOf(download(t, c, dx)) != 0 || rmsOf(download(t, c, dgamma)) != 0 {
+			t.Errorf("a padded mask of another shape: outputs written after the error")
 		}
 	})
 }

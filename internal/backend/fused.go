@@ -108,9 +108,10 @@ type BatchNormSums struct {
 // it stands instead of copying it into that layout (on a CPU twice a
 // training step: for the forward pass and for the weight gradient). Such
 // a tensor has the plain shape; only these ops take it: Upload, Download;
-// the x of Conv2D, Conv2DBatchStats, Conv2DBackward and Conv2DBackwardBN;
-// the y and z of ReLUBatchNormApply and BatchNormAddReLUApply;
-// BatchNormSums.Mask. A backend that offers it offers ConvBatchNorm and
+// the x of Conv2D, Conv2DBatchStats, Conv2DBackward, Conv2DBackwardBN,
+// Conv2DReLUBatchNormInfer and Conv2DBatchNormAddReLUInfer; the y and z of
+// ReLUBatchNormApply and BatchNormAddReLUApply; BatchNormSums.Mask (shaped
+// like dx). A backend that offers it offers ConvBatchNorm and
 // ConvBackwardBatchNorm too.
 type PaddedActivations interface {
 	// AllocPadded is Alloc(n, h, w, c) stored with pad zero pixels around
