@@ -151,14 +151,7 @@ func TestAllocPaddedOffDirectPath(t *testing.T) {
 func TestPaddedTensorBadUse(t *testing.T) {
 	forEachDirectKernel(func(_ bool, c *Backend) {
 		p := c.AllocPadded(1, 2, 5, 5, 32)
-		func() {
-			defer func() {
-				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "stored padded") {
-					t.Errorf("ReLU of a padded tensor: recovered %v, want a panic naming the padded layout", r)
-				}
-			}()
-			c.ReLU(c.Alloc(2, 5, 5, 32), p)
-		}()
+		refusesPadded(t, "ReLU of a padded tensor", func() { c.ReLU(c.Alloc(2, 5, 5, 32), p) })
 		x := c.Alloc(2, 25, 1, 32) // as many values, another shape
 		gamma, beta, mean, invStd := c.Alloc(32), c.Alloc(32), c.Alloc(32), c.Alloc(32)
 		c.Fill(invStd, 1)
@@ -215,14 +208,7 @@ func TestPaddedCopyOutSlack(t *testing.T) {
 func TestPaddedTensorsRefused(t *testing.T) {
 	forEachDirectKernel(func(_ bool, c *Backend) {
 		p := c.AllocPadded(1, 2, 5, 5, 32)
-		func() {
-			defer func() {
-				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "padded") {
-					t.Errorf("View of a padded tensor: recovered %v, want a panic naming the padded layout", r)
-				}
-			}()
-			c.View(p, 0, 10)
-		}()
+		refusesPadded(t, "View of a padded tensor", func() { c.View(p, 0, 10) })
 		c.Copy(c.Alloc(2, 5, 5, 32), p)
 		if err := c.Sync(); err == nil || !strings.Contains(err.Error(), "padded") {
 			t.Errorf("Copy from a padded tensor: error %v, want one naming the padded tensor", err)
@@ -244,4 +230,16 @@ func TestPaddedTensorsRefused(t *testing.T) {
 			t.Errorf("a padded mask of another shape: outputs written after the error")
 		}
 	})
+}
+
+// refusesPadded fails unless use panics with a message naming a tensor
+// stored padded.
+func refusesPadded(t *testing.T, what string, use func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "stored padded") {
+			t.Errorf("%s: recovered %v, want a panic naming the padded layout", what, r)
+		}
+	}()
+	use()
 }
