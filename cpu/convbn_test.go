@@ -15,13 +15,18 @@ import (
 // statistic and moving statistic must match to the bit, on the direct
 // convolution (assembly and portable kernels) and on the GEMM path
 // (channels not a multiple of 32).
+// forwardConvCases are the forward convolutions the fused forward ops are
+// checked on: the model's 'same' and 'valid' layers, its one-channel first
+// layer, and the GEMM path (channels not a multiple of 32).
+var forwardConvCases = []convCase{
+	{"k3 same 32-32", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1},
+	{"k3 valid 32-64, two tiles a row", nhwc{2, 6, 17, 32}, kernel{3, 3, 32, 64}, 0},
+	{"k3 valid cin1", nhwc{2, 8, 7, 1}, kernel{3, 3, 1, 32}, 0},
+	{"gemm path, 16 out", nhwc{2, 6, 5, 3}, kernel{3, 3, 3, 16}, 1},
+}
+
 func TestConvBatchStats(t *testing.T) {
-	cases := []convCase{
-		{"k3 same 32-32", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1},
-		{"k3 valid 32-64, two tiles a row", nhwc{2, 6, 17, 32}, kernel{3, 3, 32, 64}, 0},
-		{"k3 valid cin1", nhwc{2, 8, 7, 1}, kernel{3, 3, 1, 32}, 0},
-		{"gemm path, 16 out", nhwc{2, 6, 5, 3}, kernel{3, 3, 3, 16}, 1},
-	}
+	cases := forwardConvCases
 	forEachDirectKernel(func(asm bool, c *Backend) {
 		for i, tc := range cases {
 			for _, relu := range []bool{true, false} {
@@ -305,12 +310,7 @@ func TestConvBackwardBNBadInputs(t *testing.T) {
 // ReLUBatchNormInfer or BatchNormAddReLUInfer, to the bit, on the direct
 // convolution (assembly and portable kernels) and on the GEMM path.
 func TestConvBatchNormInfer(t *testing.T) {
-	cases := []convCase{
-		{"k3 same 32-32", nhwc{3, 9, 7, 32}, kernel{3, 3, 32, 32}, 1},
-		{"k3 valid 32-64, two tiles a row", nhwc{2, 6, 17, 32}, kernel{3, 3, 32, 64}, 0},
-		{"k3 valid cin1", nhwc{2, 8, 7, 1}, kernel{3, 3, 1, 32}, 0},
-		{"gemm path, 16 out", nhwc{2, 6, 5, 3}, kernel{3, 3, 3, 16}, 1},
-	}
+	cases := forwardConvCases
 	forms := []string{"relu, batch norm", "batch norm, relu", "batch norm, add, relu"}
 	forEachDirectKernel(func(asm bool, c *Backend) {
 		for i, tc := range cases {
