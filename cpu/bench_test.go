@@ -1,7 +1,10 @@
 package cpu
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
 // convShapes are the model's convolutions after the first (batch 64).
@@ -44,6 +47,33 @@ func BenchmarkConv2D(b *testing.B) {
 			}
 			mustSync(b, c)
 			b.ReportMetric(2*flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkApplyWorkingSet runs the forward batch-norm apply (ReLU, one read
+// and one write of a 64x26x26x32 activation, 11 MB of traffic) over sets
+// separate (x, y) pairs in turn, so each call's tensors were last touched
+// sets-1 calls earlier: from 1 set (11 MB, in cache) to 12 (132 MB, more
+// than a training step's working set). It measures the memory rate the
+// passes outside GEMM get on this machine (bench/notes/cpu-outside-gemm.md).
+func BenchmarkApplyWorkingSet(b *testing.B) {
+	c := New()
+	shape := []int{64, 26, 26, 32}
+	p := newBNInputs(newRand(1700), shape[3]).upload(b, c)
+	for _, sets := range []int{1, 4, 8, 12} {
+		xs, ys := make([]backend.Tensor, sets), make([]backend.Tensor, sets)
+		for i := range sets {
+			xs[i], ys[i] = c.Alloc(shape...), c.Alloc(shape...)
+		}
+		b.Run(fmt.Sprintf("sets=%d/%dMiB", sets, sets*2*numElements(shape)*4>>20), func(b *testing.B) {
+			b.SetBytes(int64(2 * numElements(shape) * 4))
+			i := 0
+			for b.Loop() {
+				c.ReLUBatchNormApply(ys[i], xs[i], p.gamma, p.beta, p.saveMean, p.saveInvStd)
+				i = (i + 1) % sets
+			}
+			mustSync(b, c)
 		})
 	}
 }

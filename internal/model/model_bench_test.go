@@ -3,6 +3,8 @@ package model_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -274,4 +276,53 @@ func BenchmarkTrainStepOps(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkTrainStepWorkingSet reports the memory one training step touches
+// (touched-MiB, ns/op are meaningless here): Linux marks each page the
+// process uses as referenced, /proc/self/clear_refs clears the marks before
+// the step and /proc/self/smaps_rollup adds up the marked pages after it.
+// The passes outside GEMM stream whatever of it the cache does not hold
+// (bench/notes/cpu-outside-gemm.md, BenchmarkApplyWorkingSet in cpu).
+func BenchmarkTrainStepWorkingSet(b *testing.B) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("1"), 0); err != nil {
+		b.Skipf("no page reference marks to clear here: %v", err)
+	}
+	for _, k := range []int{3, 5} {
+		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
+			be := cpu.New()
+			m, batch, stats := warmTrainStep(b, be, k)
+			var touched int
+			for b.Loop() {
+				if err := os.WriteFile("/proc/self/clear_refs", []byte("1"), 0); err != nil {
+					b.Fatal(err)
+				}
+				m.TrainStep(batch, stats, 0, 1e-3)
+				touched = referencedKiB(b)
+			}
+			if err := be.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(touched)/1024, "touched-MiB")
+		})
+	}
+}
+
+// referencedKiB is the process's pages marked referenced, in KiB.
+func referencedKiB(b *testing.B) int {
+	rollup, err := os.ReadFile("/proc/self/smaps_rollup")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(rollup)) {
+		if kib, ok := strings.CutPrefix(line, "Referenced:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(kib), "kB")))
+			if err != nil {
+				b.Fatalf("smaps_rollup: %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	b.Fatal("smaps_rollup has no Referenced line")
+	return 0
 }
