@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mnistgpu/mnistgpu/internal/benchreport"
+	"github.com/mnistgpu/mnistgpu/internal/testfiles"
 )
 
 func TestBenchBadGrid(t *testing.T) {
@@ -95,7 +96,7 @@ func TestBenchEndToEnd(t *testing.T) {
 				t.Errorf("%s: %v", run.dir, err)
 			}
 		}
-		assertNoTemps(t, dir)
+		testfiles.AssertNoTemps(t, dir)
 	}
 	// Seeds differ, so the same kernel's runs do too.
 	if a, b := readSummary(t, filepath.Join(out, "k3-seed1")), readSummary(t, filepath.Join(out, "k3-seed2")); a["test_loss"] == b["test_loss"] {
@@ -117,9 +118,9 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 		f.Close()
 	}
-	assertNoTemps(t, out)
+	testfiles.AssertNoTemps(t, out)
 
-	rows := readCSV(t, filepath.Join(out, "bench.csv"))
+	rows := testfiles.ReadCSV(t, filepath.Join(out, "bench.csv"))
 	if len(rows) != 3 || rows[1][0] != "3" || rows[2][0] != "5" || rows[1][1] != "1;2" || rows[1][2] != "2" {
 		t.Fatalf("bench.csv: %v", rows)
 	}
@@ -182,14 +183,14 @@ func TestBenchInterrupt(t *testing.T) {
 	if !strings.Contains(string(md), "PARTIAL: 1 of 4 runs completed (interrupted by Ctrl-C)") {
 		t.Errorf("bench.md is not marked partial:\n%s", md)
 	}
-	rows := readCSV(t, filepath.Join(out, "bench.csv"))
+	rows := testfiles.ReadCSV(t, filepath.Join(out, "bench.csv"))
 	if len(rows) != 3 || rows[1][2] != "1" || rows[2][2] != "0" || rows[1][len(rows[1])-1] != "true" {
 		t.Errorf("bench.csv of the stopped grid: %v", rows)
 	}
-	if runs := readCSV(t, filepath.Join(out, "runs.csv")); len(runs) != 3 || runs[2][2] != "interrupted" {
+	if runs := testfiles.ReadCSV(t, filepath.Join(out, "runs.csv")); len(runs) != 3 || runs[2][2] != "interrupted" {
 		t.Errorf("runs.csv of the stopped grid: %v", runs)
 	}
-	assertNoTemps(t, out)
+	testfiles.AssertNoTemps(t, out)
 }
 
 // interruptAt runs the binary, sends SIGINT once a stdout line contains

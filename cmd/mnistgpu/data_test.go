@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mnistgpu/mnistgpu/internal/mnist"
+	"github.com/mnistgpu/mnistgpu/internal/testfiles"
 )
 
 // A damaged file in --data-dir stops train before any output is written,
@@ -140,7 +141,7 @@ func TestDataFetchedWhenMissingOrUnverified(t *testing.T) {
 			if !strings.Contains(reqs, "CONNECT ") {
 				t.Errorf("no mirror was tried after the proxy; requests:\n%s", reqs)
 			}
-			assertNoTemps(t, dir)
+			testfiles.AssertNoTemps(t, dir)
 			if c.seed {
 				// A failed fetch leaves what was there.
 				for name, want := range synthFiles(t) {

@@ -217,17 +217,3 @@ func synthDir(t *testing.T) string {
 	t.Helper()
 	return writeDataDir(t, filepath.Join(t.TempDir(), "data"), synthFiles(t))
 }
-
-// assertNoTemps fails on any hidden or .tmp entry left in dir.
-func assertNoTemps(t *testing.T, dir string) {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") || strings.HasSuffix(e.Name(), ".tmp") {
-			t.Errorf("temporary file %s left in %s", e.Name(), dir)
-		}
-	}
-}

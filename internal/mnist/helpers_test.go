@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -100,30 +99,6 @@ func writeFakeDir(t testing.TB, dir string, files map[string][]byte) {
 	t.Helper()
 	for name, data := range files {
 		writeFile(t, filepath.Join(dir, name), data)
-	}
-}
-
-// dirEntries lists every name in dir, hidden temporaries included, so tests
-// can assert that nothing partial was left behind.
-func dirEntries(t testing.TB, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
-func assertNoTemps(t testing.TB, dir string) {
-	t.Helper()
-	for _, name := range dirEntries(t, dir) {
-		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") {
-			t.Errorf("temporary file %s left in %s", name, dir)
-		}
 	}
 }
 

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"image/png"
 	"io"
@@ -16,41 +15,12 @@ import (
 	"testing"
 
 	"github.com/mnistgpu/mnistgpu/internal/metrics"
+	"github.com/mnistgpu/mnistgpu/internal/testfiles"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 )
-
-// dirNames lists the names in dir, sorted.
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
-func readCSV(t *testing.T, path string) [][]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.FieldsPerRecord = -1
-	rows, err := r.ReadAll()
-	if err != nil {
-		t.Fatalf("parse %s: %v", path, err)
-	}
-	return rows
-}
 
 func TestWriteMetricsCSV(t *testing.T) {
 	nan := math.NaN()
@@ -71,7 +41,7 @@ func TestWriteMetricsCSV(t *testing.T) {
 		{"3", "2", "0.1", "0.1", "1", ""},
 		{"4", "2", "+Inf", "NaN", "0.5", "0.0001234"},
 	}
-	got := readCSV(t, path)
+	got := testfiles.ReadCSV(t, path)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("metrics.csv =\n%q\nwant\n%q", got, want)
 	}
@@ -86,7 +56,7 @@ func TestWriteMetricsCSV(t *testing.T) {
 		if err := WriteMetricsCSV(path, nil); err != nil {
 			t.Fatal(err)
 		}
-		if got := readCSV(t, path); !reflect.DeepEqual(got, want[:1]) {
+		if got := testfiles.ReadCSV(t, path); !reflect.DeepEqual(got, want[:1]) {
 			t.Errorf("got %q, want header only", got)
 		}
 	})
@@ -102,7 +72,7 @@ func TestWriteClassAccuracyCSV(t *testing.T) {
 		{"Class 0", "Class 1", "Class 2", "Class 3", "Class 4", "Class 5", "Class 6", "Class 7", "Class 8", "Class 9"},
 		{"0.9949", "1.0000", "0.5000", "0.0000", "", "0.1235", "0.9877", "0.9000", "1.0000", "0.0000"},
 	}
-	if got := readCSV(t, path); !reflect.DeepEqual(got, want) {
+	if got := testfiles.ReadCSV(t, path); !reflect.DeepEqual(got, want) {
 		t.Errorf("class_accuracy.csv =\n%q\nwant\n%q", got, want)
 	}
 }
@@ -128,7 +98,7 @@ func TestWriteConfusionCSV(t *testing.T) {
 	if err := WriteConfusionCSV(path, c); err != nil {
 		t.Fatal(err)
 	}
-	got := readCSV(t, path)
+	got := testfiles.ReadCSV(t, path)
 	if len(got) != 11 {
 		t.Fatalf("rows = %d, want 11", len(got))
 	}
@@ -193,7 +163,7 @@ func TestWriteJSON(t *testing.T) {
 	if err := WriteJSON(bad, map[string]float64{"loss": math.NaN()}); err == nil {
 		t.Error("NaN: want error")
 	}
-	if names := dirNames(t, dir); !reflect.DeepEqual(names, []string{"summary.json"}) {
+	if names := testfiles.Names(t, dir); !reflect.DeepEqual(names, []string{"summary.json"}) {
 		t.Errorf("dir = %v, want only summary.json", names)
 	}
 }
@@ -327,7 +297,7 @@ func TestPlotLossCurves(t *testing.T) {
 		if err := PlotLossCurves(filepath.Join(dir, "loss.png"), nil, ""); err == nil {
 			t.Error("want error")
 		}
-		if names := dirNames(t, dir); len(names) != 0 {
+		if names := testfiles.Names(t, dir); len(names) != 0 {
 			t.Errorf("dir = %v, want empty", names)
 		}
 	})
