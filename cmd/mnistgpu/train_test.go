@@ -253,13 +253,8 @@ func TestTrainEndToEnd(t *testing.T) {
 
 	t.Run("no temporaries", func(t *testing.T) {
 		testfiles.AssertNoTemps(t, out)
-		entries, _ := os.ReadDir(out)
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
 		want := "class_accuracy.csv class_accuracy.png confusion_matrix.csv loss_curves.png metrics.csv model.ckpt summary.json"
-		if got := strings.Join(names, " "); got != want {
+		if got := strings.Join(testfiles.Names(t, out), " "); got != want {
 			t.Errorf("output folder holds %s, want %s", got, want)
 		}
 	})
