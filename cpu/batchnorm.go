@@ -57,9 +57,7 @@ type channelSumsTask struct {
 func (t *channelSumsTask) run(worker, lo, hi int) {
 	ch := t.ch
 	for g := lo; g < hi; g++ {
-		s1, s2 := t.partial[2*g*ch:(2*g+1)*ch], t.partial[(2*g+1)*ch:(2*g+2)*ch]
-		clear(s1)
-		clear(s2)
+		s1, s2 := groupPair(t.partial, g, ch)
 		end := (g + 1) * t.rows / t.groups
 		for r := g * t.rows / t.groups; r < end; r += sumBlockRows {
 			rows := min(sumBlockRows, end-r)
@@ -103,6 +101,15 @@ func (c *Backend) zeroChannels(ch int) []float32 {
 // addGroups adds per-group sums (groups × 2·ch, laid out as in
 // channelSumsTask) in group order, so the totals do not depend on which
 // worker took which group.
+// groupPair clears and returns group g's two sums in partial, laid out as
+// addGroups reads them (groups × 2·ch).
+func groupPair(partial []float64, g, ch int) (s1, s2 []float64) {
+	s1, s2 = partial[2*g*ch:(2*g+1)*ch], partial[(2*g+1)*ch:(2*g+2)*ch]
+	clear(s1)
+	clear(s2)
+	return s1, s2
+}
+
 func (c *Backend) addGroups(partial []float64, groups, ch int) (s1, s2 []float64) {
 	out := grown(&c.sums64, 2*ch)
 	for j := range out {

@@ -48,7 +48,7 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 	}
 	ys, xs := f32(y), c.convInput(x, g, &c.plainX)
 	if canDirect(g.cout) {
-		c.directForward(ys, xs, f32(w), f32(b), g, false) // the kernel starts from the bias
+		c.directForward(ys, xs, f32(w), f32(b), g, false, tileEpilogue{}) // the kernel starts from the bias
 		return
 	}
 	c.broadcastRows(ys, f32(b))
@@ -60,7 +60,7 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 // else as a GEMM that packs im2col panels from the image.
 func (c *Backend) conv(y, x, w []float32, g convGeom, beta float32) {
 	if canDirect(g.cout) {
-		c.directForward(y, image{f: x}, w, nil, g, beta != 0)
+		c.directForward(y, image{f: x}, w, nil, g, beta != 0, tileEpilogue{})
 		return
 	}
 	c.tasks.imageA = imageCols{x, g}
@@ -146,11 +146,14 @@ func (c *Backend) flipKernel(ws []float32, g convGeom) []float32 {
 // convWeights overwrites dw (KH, KW, Cin, Cout) with Σ over pixels of
 // im2col(x)ᵀ·dy: directly where canDirect allows, else as dwᵀ = dyᵀ·im2col(x)
 // with the image packed as B, so its 16-wide panels are runs of channels.
+// (convBackward takes canDirect shapes to directBackward, so the direct
+// branch here serves the OpenBLAS comparison, which times the weight
+// gradient alone.)
 func (c *Backend) convWeights(dw, dy, x []float32, g convGeom) {
 	if canDirect(g.cout) {
 		d := newDirectGeom(g)
 		virtual := virtualLayout(d)
-		c.directWeights(dw, c.layOut(&c.virtualDy, dy, nil, virtual), virtual.imgStride, image{f: x}, d)
+		c.directWeights(dw, c.layOut(&c.virtualDy, dy, virtual), virtual.imgStride, image{f: x}, d)
 		return
 	}
 	pixels := g.n * g.rowsPerImage

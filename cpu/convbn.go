@@ -9,9 +9,9 @@ import (
 var _ backend.ConvBatchNorm = (*Backend)(nil)
 
 // Conv2DBatchStats is Conv2D plus the batch statistics of its output: the
-// direct convolution adds each tile up while it is in L1 (directStats);
-// elsewhere a pass over y does, image by image like batchSums, so both
-// paths and BatchNormTrain agree to the bit.
+// direct convolution adds each tile up while it is in L1 (an outputStats
+// epilogue); elsewhere a pass over y does, image by image like batchSums,
+// so both paths and BatchNormTrain agree to the bit.
 func (c *Backend) Conv2DBatchStats(y, saveMean, saveInvStd, x, w, b backend.Tensor, pad int, relu bool, movingMean, movingVar backend.Tensor, momentum, eps float32) {
 	const op = "conv2d batch stats"
 	g, ok := c.convGeometry(op, y, x, w, pad)
@@ -20,7 +20,8 @@ func (c *Backend) Conv2DBatchStats(y, saveMean, saveInvStd, x, w, b backend.Tens
 	}
 	var s1, s2 []float64
 	if canDirect(g.cout) {
-		s1, s2 = c.addGroups(c.directStats(f32(y), c.convInput(x, g, &c.plainX), f32(w), f32(b), g, relu), g.n, g.cout)
+		s1, s2 = c.addGroups(c.directForward(f32(y), c.convInput(x, g, &c.plainX), f32(w), f32(b), g, false,
+			tileEpilogue{kind: outputStats, mean: c.zeroChannels(g.cout), relu: relu}), g.n, g.cout)
 	} else {
 		c.Conv2D(y, x, w, b, pad)
 		s1, s2 = c.batchSums(y, g.cout, relu)
@@ -202,7 +203,5 @@ func (c *Backend) convBatchNormInfer(op string, y, x, w, b backend.Tensor, pad i
 		c.affine(f32(y), f32(y), optional(z), f)
 		return
 	}
-	d := newDirectGeom(g)
-	e := tileEpilogue{kind: normalized, addend: optional(z), affine: f}
-	c.directPadded(f32(y), c.pad(c.convInput(x, g, &c.plainX), d), f32(w), f32(b), d, false, e)
+	c.directForward(f32(y), c.convInput(x, g, &c.plainX), f32(w), f32(b), g, false, tileEpilogue{kind: normalized, addend: optional(z), affine: f})
 }

@@ -24,7 +24,7 @@ type Backend struct {
 	dwT, flipped []float32
 	// sums64 and channel32 hold per-channel intermediates of batch norm.
 	sums64    []float64
-	groupSums []float64 // channelSums' per-group partials
+	groupSums []float64 // per-group (per-image) partial sums: channelSums, the tile epilogue, bnPoolBackward
 	imageSums []float64 // padSums' per-image partials
 	channel32 []float32
 	// zeros32 and coeff32 hold a zero mean and the per-channel
@@ -157,7 +157,7 @@ func (c *Backend) Upload(dst backend.Tensor, src []float32) error {
 		return fmt.Errorf("cpu: upload of %d values into a tensor of %d", len(src), dst.Len())
 	}
 	if t := asTensor(dst); t.pad != 0 {
-		copyRowsIn(t, src)
+		copyRows(t, src, false)
 		return nil
 	}
 	copy(f32(dst), src)
@@ -178,7 +178,7 @@ func (c *Backend) Download(dst []float32, src backend.Tensor) error {
 		return fmt.Errorf("cpu: download of a tensor of %d values into %d", src.Len(), len(dst))
 	}
 	if t := asTensor(src); t.pad != 0 {
-		copyRowsOut(dst, t)
+		copyRows(t, dst, true)
 		return nil
 	}
 	copy(dst, f32(src))

@@ -72,8 +72,7 @@ func (t *padTask) run(_, lo, hi int) {
 	for img := lo; img < hi; img++ {
 		var s1, s2 []float64
 		if t.sums != nil {
-			s1, s2 = t.sums[2*img*d.cin:(2*img+1)*d.cin], t.sums[(2*img+1)*d.cin:(2*img+2)*d.cin]
-			clear(s1)
+			s1, s2 = groupPair(t.sums, img, d.cin)
 		}
 		out := t.dst[img*d.imgStride : (img+1)*d.imgStride]
 		top := d.padH * d.wp * d.cin
@@ -118,14 +117,14 @@ func (c *Backend) pad(x image, d directGeom) []float32 {
 	if n := d.paddedLen(); d.padH == 0 && d.padW == 0 && cap(x.f) >= n {
 		return x.f[:n]
 	}
-	return c.layOut(&c.padded, x.f, nil, d)
+	return c.layOut(&c.padded, x.f, d)
 }
 
-// layOut writes src (n images in d's plain layout), or the pending
-// gradient from where it is not nil, into buf in the padded layout of d.
-func (c *Backend) layOut(buf *[]float32, src []float32, from *pendingGradient, d directGeom) []float32 {
+// layOut writes src (n images in d's plain layout) into buf in the padded
+// layout of d.
+func (c *Backend) layOut(buf *[]float32, src []float32, d directGeom) []float32 {
 	dst := grown(buf, d.paddedLen())
-	c.tasks.pad = padTask{dst: dst, src: src, d: d, from: from}
+	c.tasks.pad = padTask{dst: dst, src: src, d: d}
 	c.pool.dynamic(d.n, 2, &c.tasks.pad)
 	return dst
 }
@@ -238,36 +237,25 @@ func (t *directForwardTask) run(worker, lo, hi int) {
 
 // directForward computes y (+)= conv(x, w) + bias for geometry g (g.cout a
 // multiple of 32, bias nil for none); with accumulate it adds to y, else
-// overwrites it.
-func (c *Backend) directForward(y []float32, x image, w, bias []float32, g convGeom, accumulate bool) {
+// overwrites it. It runs e on each tile (the zero value for none) and
+// returns the epilogue's per-image sums.
+func (c *Backend) directForward(y []float32, x image, w, bias []float32, g convGeom, accumulate bool, e tileEpilogue) []float64 {
 	d := newDirectGeom(g)
-	c.directPadded(y, c.pad(x, d), w, bias, d, accumulate, tileEpilogue{})
+	return c.directPadded(y, c.pad(x, d), w, bias, d, accumulate, e)
 }
 
 // directPadded is directForward on an input already in the padded layout
-// of d, with an epilogue on each tile (noEpilogue for none); it returns the
-// epilogue's per-image sums.
+// of d.
 func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulate bool, e tileEpilogue) []float64 {
+	offs, offsB := c.tapOffsets(d)
 	t := &c.tasks.direct
-	*t = c.directTask(y, xp, w, bias, d)
-	t.accumulate, t.epilogue = accumulate, e
+	*t = directForwardTask{y: y, xp: xp, w: w, bias: bias, d: d, offs: offs, offsB: offsB, calls: c.stridedCalls(),
+		accumulate: accumulate, epilogue: e}
 	if e.summing() {
 		t.epilogue.sums = grown(&c.groupSums, 2*d.n*d.cout)
 	}
 	c.pool.dynamic(d.n, 1, t)
 	return t.epilogue.sums
-}
-
-// directStats computes y = conv(x, w) + bias like directForward and returns
-// the per-image sums of y's channels (of max(y, 0) with relu).
-func (c *Backend) directStats(y []float32, x image, w, bias []float32, g convGeom, relu bool) []float64 {
-	d := newDirectGeom(g)
-	return c.directPadded(y, c.pad(x, d), w, bias, d, false, tileEpilogue{kind: outputStats, mean: c.zeroChannels(d.cout), relu: relu})
-}
-
-func (c *Backend) directTask(y, xp, w, bias []float32, d directGeom) directForwardTask {
-	offs, offsB := c.tapOffsets(d)
-	return directForwardTask{y: y, xp: xp, w: w, bias: bias, d: d, offs: offs, offsB: offsB, calls: c.stridedCalls()}
 }
 
 // weightGroups is how many fixed groups of images the weight gradient is

@@ -50,10 +50,7 @@ func (e *tileEpilogue) imageSums(img, ch int) (s1, s2 []float64) {
 	if !e.summing() {
 		return nil, nil
 	}
-	s1, s2 = e.sums[2*img*ch:(2*img+1)*ch], e.sums[(2*img+1)*ch:(2*img+2)*ch]
-	clear(s1)
-	clear(s2)
-	return s1, s2
+	return groupPair(e.sums, img, ch)
 }
 
 // maskStart is where the mask's values for the tile at element at of the
@@ -70,14 +67,11 @@ func (e *tileEpilogue) maskStart(at, row, ox, ch int) int {
 // epilogue runs between two kernel calls, where waiting for memory stalls
 // the core.
 func (e *tileEpilogue) prefetch(at, maskAt, n int) {
-	if e.kind == normalized && e.addend != nil {
+	if e.addend != nil { // normalized and inputGradient only
 		prefetch(e.addend[at : at+n])
 	}
 	if e.kind != inputGradient {
 		return
-	}
-	if e.addend != nil {
-		prefetch(e.addend[at : at+n])
 	}
 	if e.mask != nil {
 		prefetch(e.mask[maskAt : maskAt+n])

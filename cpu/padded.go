@@ -54,7 +54,7 @@ func (l rowLayout) start(r int) int {
 	return ((img*(l.h+2*l.pad)+y+l.pad)*l.paddedWidth() + l.pad) * l.ch
 }
 
-// asTensor unwraps a backend tensor like f32, without refusing a padded one.
+// asTensor unwraps a backend tensor; f32 also refuses a padded one.
 func asTensor(t backend.Tensor) *Tensor {
 	c, ok := t.(*Tensor)
 	if !ok || c.f == nil && c.Len() > 0 {
@@ -105,27 +105,22 @@ func (c *Backend) plainElements(t backend.Tensor, buf *[]float32) []float32 {
 // which pad must not read in place as slack (0·NaN is NaN).
 func (c *Backend) plainCopy(t *Tensor, buf *[]float32) []float32 {
 	dst := grown(buf, t.Len())
-	copyRowsOut(dst, t)
+	copyRows(t, dst, true)
 	return dst[:len(dst):len(dst)]
 }
 
-// copyRowsOut writes the padded t's rows into dst, back to back.
-func copyRowsOut(dst []float32, t *Tensor) {
+// copyRows copies between the padded t's interior rows and plain, the
+// same rows back to back: out of t with toPlain, else into t.
+func copyRows(t *Tensor, plain []float32, toPlain bool) {
 	l := layoutOf(t)
 	n := l.w * l.ch
 	for r := range t.shape[0] * l.h {
-		at := l.start(r)
-		copy(dst[r*n:(r+1)*n], t.f[at:at+n])
-	}
-}
-
-// copyRowsIn writes src's rows into the padded t's interior.
-func copyRowsIn(t *Tensor, src []float32) {
-	l := layoutOf(t)
-	n := l.w * l.ch
-	for r := range t.shape[0] * l.h {
-		at := l.start(r)
-		copy(t.f[at:at+n], src[r*n:(r+1)*n])
+		row, flat := t.f[l.start(r):][:n], plain[r*n:(r+1)*n]
+		if toPlain {
+			copy(flat, row)
+		} else {
+			copy(row, flat)
+		}
 	}
 }
 

@@ -121,7 +121,7 @@ func (p *workerPool) dynamic(n, grain int, t task) int {
 	workers := min(p.size, (n+grain-1)/grain)
 	// unclaimed packs the range into 32-bit halves; a loop of 2³² items
 	// or more (16 GiB of float32) runs on the calling goroutine alone.
-	if workers <= 1 || n >= 1<<32 {
+	if workers <= 1 || uint64(n) >= 1<<32 {
 		t.run(0, 0, n)
 		return 1
 	}

@@ -86,9 +86,7 @@ func (t *bnPoolBackwardTask) run(worker, lo, hi int) {
 	oh, ow, rowLen := h/2, w/2, w*ch
 	s := t.scratch[worker*2*rowLen : (worker+1)*2*rowLen]
 	for img := lo; img < hi; img++ {
-		s1, s2 := t.sums[2*img*ch:(2*img+1)*ch], t.sums[(2*img+1)*ch:(2*img+2)*ch]
-		clear(s1)
-		clear(s2)
+		s1, s2 := groupPair(t.sums, img, ch)
 		image := img * h * rowLen
 		if h%2 != 0 || w%2 != 0 {
 			clear(t.dt[image : image+h*rowLen]) // the row or column no window covers
@@ -100,6 +98,8 @@ func (t *bnPoolBackwardTask) run(worker, lo, hi int) {
 			dotsBlock(t.dt[top:top+2*rowLen], t.x[top:top+2*rowLen], 2*w, ch, t.mean, s1, s2, true)
 		}
 		if h%2 != 0 {
+			// The uncovered row's gradient is zero, but its x is summed
+			// as the separate op sums it, so a NaN there still spreads.
 			last := image + (h-1)*rowLen
 			dotsBlock(t.dt[last:last+rowLen], t.x[last:last+rowLen], w, ch, t.mean, s1, s2, true)
 		}

@@ -111,23 +111,17 @@ func (t *stridedGemmTask) packA(dst []float32, p0, kb int) []float32 {
 		}
 		return dst
 	}
+	// A transposed: one row of the k axis at a time, so A streams in order.
 	for p := range kb {
-		// One row of the k axis at a time, so A streams in order.
 		for tile := range t.rowTiles {
 			i0 := tile * maxMR
 			out := (*[maxMR]float32)(dst[tile*panelLen+p*maxMR:])
-			switch {
-			case t.transA && tile < full:
+			if tile < full {
 				*out = *(*[maxMR]float32)(t.a[(p0+p)*t.m+i0:])
-			case t.transA:
-				*out = [maxMR]float32{}
-				copy(out[:], t.a[(p0+p)*t.m+i0:(p0+p+1)*t.m])
-			default:
-				*out = [maxMR]float32{}
-				for r := range min(maxMR, t.m-i0) {
-					out[r] = t.a[(i0+r)*t.k+p0+p]
-				}
+				continue
 			}
+			*out = [maxMR]float32{}
+			copy(out[:], t.a[(p0+p)*t.m+i0:(p0+p+1)*t.m])
 		}
 	}
 	return dst

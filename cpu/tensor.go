@@ -33,10 +33,7 @@ func checkShape(shape []int) {
 // f32 and i32 unwrap a backend tensor; passing another backend's tensor is a
 // programming error, not a run-time condition, hence the panic.
 func f32(t backend.Tensor) []float32 {
-	c, ok := t.(*Tensor)
-	if !ok || c.f == nil && c.Len() > 0 {
-		panic(fmt.Sprintf("cpu: want a float32 cpu tensor, got %T", t))
-	}
+	c := asTensor(t)
 	if c.pad != 0 {
 		panic(fmt.Sprintf("cpu: a tensor stored padded (%v, pad %d) reached an op that reads the plain layout", c.shape, c.pad))
 	}
