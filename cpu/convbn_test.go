@@ -8,13 +8,6 @@ import (
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
-// TestConvBatchStats compares Conv2DBatchStats followed by
-// ReLUBatchNormApply or BatchNormAddReLUApply with Conv2D followed by
-// ReLUBatchNormTrain or BatchNormAddReLUTrain: the statistics are added in
-// the same order (image by image, pixel by pixel), so every output, saved
-// statistic and moving statistic must match to the bit, on the direct
-// convolution (assembly and portable kernels) and on the GEMM path
-// (channels not a multiple of 32).
 // forwardConvCases are the forward convolutions the fused forward ops are
 // checked on: the model's 'same' and 'valid' layers, its one-channel first
 // layer, and the GEMM path (channels not a multiple of 32).
@@ -25,6 +18,13 @@ var forwardConvCases = []convCase{
 	{"gemm path, 16 out", nhwc{2, 6, 5, 3}, kernel{3, 3, 3, 16}, 1},
 }
 
+// TestConvBatchStats compares Conv2DBatchStats followed by
+// ReLUBatchNormApply or BatchNormAddReLUApply with Conv2D followed by
+// ReLUBatchNormTrain or BatchNormAddReLUTrain: the statistics are added in
+// the same order (image by image, pixel by pixel), so every output, saved
+// statistic and moving statistic must match to the bit, on the direct
+// convolution (assembly and portable kernels) and on the GEMM path
+// (channels not a multiple of 32).
 func TestConvBatchStats(t *testing.T) {
 	cases := forwardConvCases
 	forEachDirectKernel(func(asm bool, c *Backend) {
@@ -61,13 +61,9 @@ func checkConvBatchStats(t *testing.T, c *Backend, tc convCase, relu bool, seed 
 	} else {
 		c.BatchNormAddReLUApply(fout, fy, z, f.gamma, f.beta, f.saveMean, f.saveInvStd)
 	}
-	mustSync(t, c)
-	what := []string{"conv output", "batch norm output", "saved mean", "saved invstd", "moving mean", "moving var"}
-	got := []backend.Tensor{fy, fout, f.saveMean, f.saveInvStd, f.movMean, f.movVar}
-	want := []backend.Tensor{y, out, p.saveMean, p.saveInvStd, p.movMean, p.movVar}
-	for i := range what {
-		checkClose(t, what[i], download(t, c, got[i]), download(t, c, want[i]), 0, 0)
-	}
+	checkBits(t, c, []string{"conv output", "batch norm output", "saved mean", "saved invstd", "moving mean", "moving var"},
+		[]backend.Tensor{fy, fout, f.saveMean, f.saveInvStd, f.movMean, f.movVar},
+		[]backend.Tensor{y, out, p.saveMean, p.saveInvStd, p.movMean, p.movVar})
 }
 
 // TestConvBatchStatsBadShapes: a per-channel tensor of the wrong length is
@@ -227,9 +223,7 @@ func checkConvBackwardBN(t *testing.T, c *Backend, tc convCase, f backwardForm, 
 		what = append(what, "next dx", "next dgamma", "next dbeta")
 		got, want = append(got, fnextDx, fdgamma, fdbeta), append(want, nextDx, dgamma, dbeta)
 	}
-	for i := range what {
-		checkClose(t, what[i], download(t, c, got[i]), download(t, c, want[i]), 0, 0)
-	}
+	checkBits(t, c, what, got, want)
 }
 
 // TestConvBackwardBNBadInputs: a wrong size, a missing tensor in either

@@ -58,12 +58,24 @@ func (in bnInputs) upload(t testing.TB, c *Backend) bnState {
 		upload(t, c, in.movVar, ch), garbage(c, ch), garbage(c, ch)}
 }
 
-// checkSame compares the tensors of a fused run with those of the plain run.
+// checkSame compares the tensors of a fused run with those of the plain
+// run, within fusedTol.
 func checkSame(t *testing.T, c *Backend, what []string, got, want []backend.Tensor) {
+	t.Helper()
+	checkTensors(t, c, what, got, want, fusedTol)
+}
+
+// checkBits is checkSame to the bit.
+func checkBits(t *testing.T, c *Backend, what []string, got, want []backend.Tensor) {
+	t.Helper()
+	checkTensors(t, c, what, got, want, 0)
+}
+
+func checkTensors(t *testing.T, c *Backend, what []string, got, want []backend.Tensor, rtol float64) {
 	t.Helper()
 	mustSync(t, c)
 	for i := range what {
-		checkClose(t, what[i], download(t, c, got[i]), download(t, c, want[i]), 0, fusedTol)
+		checkClose(t, what[i], download(t, c, got[i]), download(t, c, want[i]), 0, rtol)
 	}
 }
 

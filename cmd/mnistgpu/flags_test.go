@@ -1,9 +1,10 @@
 package main
 
 import (
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/mnistgpu/mnistgpu/internal/testfiles"
 )
 
 func TestFlagValidation(t *testing.T) {
@@ -45,8 +46,8 @@ func TestFlagValidation(t *testing.T) {
 			r := mnistgpu(t, nil, work, c.args...)
 			wantOneError(t, r, c.want...)
 			// A rejected flag must stop everything before any work starts.
-			if entries, _ := os.ReadDir(work); len(entries) != 0 {
-				t.Errorf("a rejected command created %d entries in its working directory (e.g. %s)", len(entries), entries[0].Name())
+			if names := testfiles.Names(t, work); len(names) != 0 {
+				t.Errorf("a rejected command created %d entries in its working directory: %v", len(names), names)
 			}
 		})
 	}

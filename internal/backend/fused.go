@@ -73,9 +73,11 @@ type ConvBatchNormInfer interface {
 type ConvBackwardBatchNorm interface {
 	// Conv2DBackwardBN is Conv2DBackward(dx, dw, db, dy, x, w, pad) where
 	// dy is first set to BatchNormBackwardApply(dy, from) unless from is
-	// the zero value (dy then holds scratch: the backend may not write it),
-	// and then, unless next is the zero value, dx is carried on as next
-	// says. from.G may be dx: it is read before dx is written.
+	// the zero value, and then, unless next is the zero value, dx is
+	// carried on as next says. With from given, dy is scratch whose
+	// contents afterwards are unspecified (the backend may or may not
+	// write it); with from the zero value, dy is the given gradient and is
+	// only read. from.G may be dx: it is read before dx is written.
 	Conv2DBackwardBN(dx, dw, db, dy, x, w Tensor, pad int, from BatchNormGradient, next BatchNormSums)
 	// BatchNormBackwardApply writes into dx the rest of the batch norm's
 	// backward pass that from describes.

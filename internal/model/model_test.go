@@ -287,6 +287,12 @@ func TestInferenceMatchesTrainingWithBatchStatistics(t *testing.T) {
 	}
 }
 
+// is says whether b offers the optional interface T.
+func is[T any](b backend.Backend) bool {
+	_, ok := b.(T)
+	return ok
+}
+
 // plainOps hides the fused ops of the backend it wraps, so the graph falls
 // back to the separate ops.
 type plainOps struct{ backend.Backend }
@@ -295,11 +301,22 @@ type plainOps struct{ backend.Backend }
 // fused ops and with the separate ops they replace: losses, parameters,
 // moving statistics and inference logits must be the same bits.
 func TestFusedOpsMatchSeparateOps(t *testing.T) {
-	if _, ok := backend.Backend(cpu.New()).(backend.ReLUBatchNorm); !ok {
-		t.Fatal("the CPU backend no longer offers backend.ReLUBatchNorm; this test compares nothing")
-	}
-	if _, ok := backend.Backend(cpu.New()).(backend.PaddedActivations); !ok {
-		t.Fatal("the CPU backend no longer offers backend.PaddedActivations; this test compares less than it says")
+	be := backend.Backend(cpu.New())
+	for _, offers := range []struct {
+		name string
+		ok   bool
+	}{
+		{"ReLUBatchNorm", is[backend.ReLUBatchNorm](be)},
+		{"BatchNormAddReLU", is[backend.BatchNormAddReLU](be)},
+		{"ConvBatchNorm", is[backend.ConvBatchNorm](be)},
+		{"ConvBatchNormInfer", is[backend.ConvBatchNormInfer](be)},
+		{"ConvBackwardBatchNorm", is[backend.ConvBackwardBatchNorm](be)},
+		{"PaddedActivations", is[backend.PaddedActivations](be)},
+		{"BatchNormMaxPool", is[backend.BatchNormMaxPool](be)},
+	} {
+		if !offers.ok {
+			t.Fatalf("the CPU backend no longer offers backend.%s; this test compares less than it says", offers.name)
+		}
 	}
 	for _, kernel := range []int{3, 5} {
 		t.Run(fmt.Sprintf("k=%d", kernel), func(t *testing.T) { testFusedOpsMatchSeparateOps(t, kernel) })
