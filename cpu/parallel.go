@@ -138,10 +138,10 @@ func (p *workerPool) dynamic(n, grain int, t task) int {
 
 // claim runs chunks of grain items until none is left. Worker 0 takes
 // them from the front, the others from the back, so that across the
-// consecutive loops of a training step each core keeps working on the same
-// images, whose activations its own caches still hold; only the chunks
-// where they meet change hands. Back chunks keep the front's grain
-// boundaries.
+// consecutive loops of a training step each worker tends to get the same
+// images (only the chunks where they meet change hands), whose
+// activations its core's caches may still hold where the scheduler keeps
+// it on that core. Back chunks keep the front's grain boundaries.
 func (p *workerPool) claim(t task, worker, n, grain int) {
 	for {
 		state := p.unclaimed.Load()

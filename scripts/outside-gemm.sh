@@ -4,7 +4,8 @@
 #
 #  1. by op, wall time: BenchmarkTrainStepOps's outside-GEMM-% — the time
 #     outside the convolution and dense ops, which include their operand
-#     copies (padding, virtual-pixel dy) as a BLAS call includes packing;
+#     copies (padding, virtual-pixel dy) as a BLAS call includes packing,
+#     and the batch-norm work fused into them;
 #  2. by CPU profile, strictly: samples outside the multiply micro-kernels
 #     and the loops that feed them tiles (direct convolution, strided and
 #     packed GEMM, the dense layer's transposed product). Padding copies,
@@ -12,12 +13,14 @@
 #     batch norm, ReLU, pooling, Adam, the loss and the worker pool's
 #     hand-offs all count as outside.
 #
-# A single profile's strict count moves by ±1.5 points with the load of
-# the host (the step's memory traffic slows when neighbours use the
-# memory system), so it is taken runs times and reported as the median
+# Profiles of the same code spread over 3-7 points with the load of the
+# host (the step's memory traffic slows when neighbours use the memory
+# system), so the count is taken runs times and reported as the median
 # and range.
 #
 # Usage: scripts/outside-gemm.sh [kernel size, default 3] [steps, default 60] [runs, default 5]
+# With PROFILE_DIR set, the test binary and the last run's profile are
+# kept there (model.test, cpu.prof) for go tool pprof.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 k=${1:-3}
@@ -52,6 +55,9 @@ done
 sed 's/.*outside-GEMM \([0-9.]*\)%/\1/' "$work/shares" | sort -n |
 	awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 		printf "outside GEMM, strictly: median %.1f%% of %d runs, range %.1f-%.1f%%\n", m, NR, v[1], v[NR] }'
+if [ -n "${PROFILE_DIR:-}" ]; then
+	mkdir -p "$PROFILE_DIR" && cp "$work/model.test" "$work/cpu.prof" "$PROFILE_DIR/"
+fi
 echo "largest outside GEMM in the last run (share of all samples):"
 go tool pprof -top -focus="$step" -ignore="$gemm" -nodecount=12 "$work/model.test" "$work/cpu.prof" 2>/dev/null |
 	sed -n '/flat%/,$p' | awk 'NR > 1 { printf "  %6s %6s  %s\n", $1, $2, $6 }'
