@@ -21,11 +21,11 @@ import (
 
 // BenchCmd trains a kernel × seed grid and compares the kernels.
 type BenchCmd struct {
-	Kernels   string `default:"3,5" help:"Kernel sizes to compare, comma-separated (each odd, 1–25, no repeats)."`
-	Seeds     int    `default:"3" help:"Seeds per kernel: the runs use seeds first-seed … first-seed+N-1."`
-	FirstSeed uint64 `name:"first-seed" default:"1" help:"The first seed of each kernel's runs."`
+	Kernels   string `short:"k" default:"3,5" placeholder:"LIST" help:"Kernel sizes to compare, comma-separated (each odd, 1–25, no repeats)."`
+	Seeds     int    `default:"3" placeholder:"N" help:"Seeds per kernel: the runs use seeds first-seed … first-seed+N-1."`
+	FirstSeed uint64 `name:"first-seed" default:"1" placeholder:"N" help:"The first seed of each kernel's runs."`
 	trainFlags
-	Out string `type:"path" placeholder:"DIR" help:"Output folder (default: runs/<timestamp>-bench-<device>); each run goes to <out>/k<K>-seed<S>/."`
+	Out string `short:"o" type:"path" placeholder:"DIR" help:"Output folder (default: runs/<timestamp>-bench-<device>); each run goes to <out>/k<K>-seed<S>/."`
 	dataDirFlag
 
 	kernels []int // --kernels, parsed by Validate
@@ -131,7 +131,7 @@ func (c *BenchCmd) Run(ctx context.Context) error {
 			rep.Stopped, runErr = "interrupted by Ctrl-C", interrupted{}
 			break
 		}
-		fmt.Println(clock.startLine(i))
+		fmt.Fprintln(os.Stderr, clock.startLine(i))
 		// Each run gets a fresh backend, as a train command would, so that
 		// no run inherits another's device memory or state.
 		if b == nil {
@@ -142,7 +142,7 @@ func (c *BenchCmd) Run(ctx context.Context) error {
 			}
 		}
 		runStart := time.Now()
-		rec, err := tc.run(ctx, b, trainSet, testSet, clock.view(i))
+		rec, err := tc.run(ctx, b, trainSet, testSet, clock.view(i), os.Stderr)
 		b.Close()
 		b = nil
 		if rec != nil {

@@ -74,11 +74,21 @@ func TestBenchEndToEnd(t *testing.T) {
 	if errs := r.errorLines(); len(errs) != 0 {
 		t.Errorf("a successful bench printed errors: %q", errs)
 	}
+	// The grid's progress and each run's own report on stderr; the
+	// comparison, bench's result, on stdout.
 	for _, w := range []string{"bench run 1/4: k=3 seed 1", "bench run 2/4: k=5 seed 1", "bench run 4/4: k=5 seed 2",
-		"run=3/4 kernel=3 seed=2", "grid_eta=", "k=5 vs k=3: test accuracy difference", "bench outputs: " + out} {
+		"run=3/4 kernel=3 seed=2", "grid_eta=", "outputs: " + filepath.Join(out, "k3-seed1")} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+		}
+	}
+	for _, w := range []string{"k=3: test accuracy ", "k=5 vs k=3: test accuracy difference", "bench outputs: " + out} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("stdout lacks %q:\n%s", w, r.stdout)
 		}
+	}
+	if strings.Contains(r.stdout, "bench run ") || strings.Contains(r.stdout, "msg=train") {
+		t.Errorf("progress lines on stdout:\n%s", r.stdout)
 	}
 
 	// Each run's folder is what train writes.
@@ -167,8 +177,8 @@ func TestBenchInterrupt(t *testing.T) {
 	if errs := r.errorLines(); len(errs) != 1 || !strings.Contains(errs[0], "interrupted") {
 		t.Errorf("want one error line saying interrupted:\n%v", r)
 	}
-	if strings.Contains(r.stdout, "bench run 3/4") {
-		t.Errorf("the grid went on after Ctrl-C:\n%s", r.stdout)
+	if strings.Contains(r.stderr, "bench run 3/4") {
+		t.Errorf("the grid went on after Ctrl-C:\n%s", r.stderr)
 	}
 	if s := readSummary(t, filepath.Join(out, "k3-seed1")); s["status"] != "completed" {
 		t.Errorf("the finished run's status is %v", s["status"])
@@ -193,18 +203,18 @@ func TestBenchInterrupt(t *testing.T) {
 	testfiles.AssertNoTemps(t, out)
 }
 
-// interruptAt runs the binary, sends SIGINT once a stdout line contains
-// marker, and returns what the run did; it fails the test if the marker
-// never shows or the process outlives the signal by 120 s.
+// interruptAt runs the binary, sends SIGINT once a progress line (stderr)
+// contains marker, and returns what the run did; it fails the test if the
+// marker never shows or the process outlives the signal by 120 s.
 func interruptAt(t *testing.T, marker string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Env, cmd.Dir = isolatedEnv(t), t.TempDir()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,21 +222,21 @@ func interruptAt(t *testing.T, marker string, args ...string) result {
 		t.Fatal(err)
 	}
 	var seen bytes.Buffer
-	lines := bufio.NewScanner(io.TeeReader(stdout, &seen))
+	lines := bufio.NewScanner(io.TeeReader(stderr, &seen))
 	found := false
 	for !found && lines.Scan() {
 		found = strings.Contains(lines.Text(), marker)
 	}
 	if !found {
 		err := cmd.Wait()
-		t.Fatalf("no line with %q before the output ended (%v):\n%v", marker, err, result{stdout: seen.String(), stderr: stderr.String()})
+		t.Fatalf("no line with %q before the output ended (%v):\n%v", marker, err, result{stdout: stdout.String(), stderr: seen.String()})
 	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.Copy(&seen, stdout)
+	_, _ = io.Copy(&seen, stderr)
 	_ = cmd.Wait()
-	r := result{code: cmd.ProcessState.ExitCode(), stdout: seen.String(), stderr: stderr.String()}
+	r := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: seen.String()}
 	assertNoPanic(t, r)
 	if ctx.Err() != nil {
 		t.Fatalf("still running 120 s after SIGINT:\n%v", r)

@@ -19,7 +19,7 @@ type DataCmd struct {
 
 // dataDirFlag is shared by every command that reads MNIST.
 type dataDirFlag struct {
-	DataDir string `name:"data-dir" help:"Folder of the four MNIST .gz files (default: the per-user cache, e.g. ~/.cache/mnistgpu/mnist)." type:"path"`
+	DataDir string `name:"data-dir" placeholder:"DIR" help:"Folder of the four MNIST .gz files (default: the per-user cache, e.g. ~/.cache/mnistgpu/mnist)." type:"path"`
 }
 
 func (f dataDirFlag) dir() (string, error) {

@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// devices names every library and either reports the backend ready (exit
-// 0) or says what is missing and how to get it, with one error line.
+// devices names every library and either reports the backend ready or says
+// what is missing and how to get it. Both exit 0: a machine without a GPU is
+// the normal case, and only --require-gpu makes it a failure.
 func TestDevices(t *testing.T) {
 	r := mnistgpu(t, nil, "", "devices")
 	for _, lib := range []string{"CUDA driver:", "cuDNN:", "cuBLAS:", "NVRTC:", "cuda backend:"} {
@@ -14,16 +15,31 @@ func TestDevices(t *testing.T) {
 			t.Errorf("devices output lacks %q:\n%v", lib, r)
 		}
 	}
-	if r.code == 0 {
-		if !strings.Contains(r.stdout, "cuda backend: ready") || !strings.Contains(r.stdout, "GPU 0:") {
-			t.Errorf("exit 0 without a ready GPU:\n%v", r)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("devices should exit 0 with nothing on stderr, GPU or not:\n%v", r)
+	}
+	strict := mnistgpu(t, nil, "", "devices", "--require-gpu")
+	if strings.Contains(r.stdout, "cuda backend: ready") {
+		if !strings.Contains(r.stdout, "GPU 0:") || strict.code != 0 {
+			t.Errorf("a ready backend should list GPU 0 and pass --require-gpu:\n%v\n%v", r, strict)
 		}
 		return
 	}
-	wantOneError(t, r, "cuda backend unavailable")
 	if !strings.Contains(r.stdout, "missing:") || !strings.Contains(r.stdout, "tried ") {
 		t.Errorf("an unavailable backend should list what is missing and what was tried:\n%v", r)
 	}
+	if last := lastLine(r.stdout); !strings.HasPrefix(last, "no usable GPU") {
+		t.Errorf("the report should end with \"no usable GPU\", it ends with %q", last)
+	}
+	if strict.code != 1 {
+		t.Errorf("devices --require-gpu without a GPU: exit %d, want 1", strict.code)
+	}
+	wantOneError(t, strict, "--require-gpu", "no usable GPU")
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
 }
 
 // A folder named in MNISTGPU_CUDA_LIBS is searched first.
@@ -31,7 +47,7 @@ func TestDevicesSearchesLibDirsFirst(t *testing.T) {
 	dir := t.TempDir()
 	env := append(isolatedEnv(t), "MNISTGPU_CUDA_LIBS="+dir)
 	r := mnistgpu(t, env, "", "devices")
-	if r.code == 0 {
+	if strings.Contains(r.stdout, "cuda backend: ready") {
 		t.Skip("a GPU is usable here; the search order is tested in gpu/internal/cuda")
 	}
 	if !strings.Contains(r.stdout, "tried "+dir+"/libcudnn.so.9") {

@@ -13,10 +13,10 @@ import (
 
 // EvalCmd reports test metrics of a saved model.
 type EvalCmd struct {
-	Checkpoint string `required:"" type:"existingfile" placeholder:"FILE" help:"A model.ckpt written by train."`
-	Device     string `default:"auto" enum:"auto,cpu,cuda" help:"Backend: auto, cpu or cuda."`
-	EvalBatch  string `name:"eval-batch" default:"auto" placeholder:"N" help:"Evaluation batch size (auto: 500 on cpu, 10000 on cuda)."`
-	LimitTest  int    `name:"limit-test" default:"0" placeholder:"N" help:"Use only the first N test images (0: all)."`
+	Checkpoint string `short:"c" required:"" type:"existingfile" placeholder:"FILE" help:"A model.ckpt written by train."`
+	Device     string `short:"d" default:"auto" enum:"auto,cpu,cuda" placeholder:"NAME" help:"Backend: auto (cuda when usable, else cpu), cpu or cuda."`
+	EvalBatch  string `name:"eval-batch" default:"auto" placeholder:"N" help:"Evaluation batch size; auto: 500 on cpu, 10000 on cuda."`
+	LimitTest  int    `name:"limit-test" placeholder:"N" help:"Use only the first N test images (default: all 10,000)."`
 	dataDirFlag
 }
 

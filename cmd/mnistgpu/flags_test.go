@@ -45,6 +45,9 @@ func TestFlagValidation(t *testing.T) {
 			work := t.TempDir()
 			r := mnistgpu(t, nil, work, c.args...)
 			wantOneError(t, r, c.want...)
+			if r.code != exitUsage {
+				t.Errorf("exit %d, want %d for a usage error", r.code, exitUsage)
+			}
 			// A rejected flag must stop everything before any work starts.
 			if names := testfiles.Names(t, work); len(names) != 0 {
 				t.Errorf("a rejected command created %d entries in its working directory: %v", len(names), names)
@@ -69,6 +72,9 @@ func TestEvalFlagValidation(t *testing.T) {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			r := mnistgpu(t, nil, "", append([]string{"eval", "--checkpoint", ckpt}, c.args...)...)
 			wantOneError(t, r, c.want...)
+			if r.code != exitUsage {
+				t.Errorf("exit %d, want %d for a usage error", r.code, exitUsage)
+			}
 		})
 	}
 }
@@ -110,4 +116,47 @@ func lineWith(text, s string) string {
 		}
 	}
 	return ""
+}
+
+// A bare invocation is a request for help, not a mistake.
+func TestBareInvocationShowsHelp(t *testing.T) {
+	r := mnistgpu(t, nil, "")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("want exit 0 and nothing on stderr:\n%v", r)
+	}
+	for _, w := range []string{"Usage: mnistgpu <command>", "train", "bench", "devices", "--version"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("help lacks %q:\n%s", w, r.stdout)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, flag := range []string{"--version", "-V"} {
+		r := mnistgpu(t, nil, "", flag)
+		if r.code != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, "mnistgpu ") || strings.Count(r.stdout, "\n") != 1 {
+			t.Errorf("%s: want exit 0 and one line \"mnistgpu <version>\":\n%v", flag, r)
+		}
+	}
+}
+
+// Help shows every default, `auto` included, and names each value by its
+// kind (N, DIR, FILE...) rather than its Go type.
+func TestHelpConventions(t *testing.T) {
+	r := mnistgpu(t, nil, "", "train", "--help")
+	if r.code != 0 {
+		t.Fatalf("train --help:\n%v", r)
+	}
+	help := strings.Join(strings.Fields(r.stdout), " ") // undo the wrapping
+	for _, w := range []string{"-k, --kernel=N", "-e, --epochs=N", "-o, --out=DIR", "-d, --device=NAME", "--data-dir=DIR",
+		"--test-every=N", "(default: auto)", "(default: 3)", "(default: 64)"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("train --help lacks %q:\n%s", w, r.stdout)
+		}
+	}
+	for _, w := range []string{"=STRING", "=INT", "=UINT"} {
+		if strings.Contains(help, w) {
+			t.Errorf("train --help shows a Go type placeholder %q:\n%s", w, r.stdout)
+		}
+	}
 }

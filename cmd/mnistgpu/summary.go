@@ -9,7 +9,7 @@ import (
 
 // SummaryCmd prints the model table.
 type SummaryCmd struct {
-	Kernel int `default:"3" help:"Kernel size of the ResNet block's convolutions (odd, e.g. 3 or 5)."`
+	Kernel int `short:"k" default:"3" placeholder:"N" help:"Kernel size of the ResNet block's convolutions: odd, e.g. 3 or 5."`
 }
 
 func (c *SummaryCmd) Validate() error {

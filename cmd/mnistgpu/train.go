@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -27,24 +28,24 @@ var (
 
 // TrainCmd trains the model.
 type TrainCmd struct {
-	Kernel int `default:"3" help:"Kernel size of the ResNet block's convolutions (odd, e.g. 3 or 5)."`
+	Kernel int `short:"k" default:"3" placeholder:"N" help:"Kernel size of the ResNet block's convolutions: odd, e.g. 3 or 5."`
 	trainFlags
-	Seed uint64 `default:"1" help:"Seed for the initial weights and the per-epoch shuffles."`
-	Out  string `type:"path" placeholder:"DIR" help:"Output folder (default: runs/<timestamp>-k<K>-<device>)."`
+	Seed uint64 `short:"s" default:"1" placeholder:"N" help:"Seed for the initial weights and the per-epoch shuffles."`
+	Out  string `short:"o" type:"path" placeholder:"DIR" help:"Output folder (default: runs/<timestamp>-k<K>-<device>)."`
 	dataDirFlag
 }
 
 // trainFlags are the settings of one training run that bench passes through
 // to every run of its grid unchanged.
 type trainFlags struct {
-	Device        string  `default:"auto" enum:"auto,cpu,cuda" help:"Backend: auto (cuda when usable, else cpu), cpu or cuda."`
-	Epochs        int     `default:"1" help:"Passes over the training set."`
-	BatchSize     int     `name:"batch-size" default:"64" help:"Training mini-batch size."`
-	LR            float64 `name:"lr" default:"0.001" help:"Adam learning rate."`
-	TestEvery     string  `name:"test-every" default:"auto" placeholder:"N" help:"Evaluate the test loss over the whole test set every N mini-batches (0: end of each epoch only). auto: 1 on cuda, 200 on cpu. On the CPU one test pass costs about 30 training steps: 200 spends ~10% of the run on it, N=1 makes a run ~30x slower."`
-	EvalBatch     string  `name:"eval-batch" default:"auto" placeholder:"N" help:"Batch size for evaluation passes. auto: 500 on cpu (about 200 MB), 10000 on cuda."`
-	LimitTrain    int     `name:"limit-train" default:"0" placeholder:"N" help:"Use only the first N training images (0: all 60,000)."`
-	LimitTest     int     `name:"limit-test" default:"0" placeholder:"N" help:"Use only the first N test images (0: all 10,000)."`
+	Device        string  `short:"d" default:"auto" enum:"auto,cpu,cuda" placeholder:"NAME" help:"Backend: auto (cuda when usable, else cpu), cpu or cuda."`
+	Epochs        int     `short:"e" default:"1" placeholder:"N" help:"Passes over the training set."`
+	BatchSize     int     `short:"b" name:"batch-size" default:"64" placeholder:"N" help:"Training mini-batch size."`
+	LR            float64 `name:"lr" default:"0.001" placeholder:"RATE" help:"Adam learning rate."`
+	TestEvery     string  `name:"test-every" default:"auto" placeholder:"N" help:"Evaluate the test loss over the whole test set every N mini-batches; 0: at the end of each epoch only; auto: 1 on cuda, 200 on cpu. On the CPU one test pass costs about 30 training steps: 200 spends ~10% of the run on it, 1 makes a run ~30x slower."`
+	EvalBatch     string  `name:"eval-batch" default:"auto" placeholder:"N" help:"Batch size for evaluation passes; auto: 500 on cpu (about 200 MB), 10000 on cuda."`
+	LimitTrain    int     `name:"limit-train" placeholder:"N" help:"Use only the first N training images (default: all 60,000). See the README's quick run: batch norm needs a few hundred steps before the test accuracy means anything."`
+	LimitTest     int     `name:"limit-test" placeholder:"N" help:"Use only the first N test images (default: all 10,000)."`
 	SkipTrainEval bool    `name:"skip-train-eval" help:"Skip the final inference pass over the training set (train_loss/train_acc are then absent)."`
 }
 
@@ -110,16 +111,18 @@ func (c *TrainCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.run(ctx, b, trainSet, testSet, newProgressView)
+	_, err = c.run(ctx, b, trainSet, testSet, newProgressView, os.Stdout)
 	return err
 }
 
 // run trains on b with the command's settings, writes the run's folder and
-// prints its results: the whole of `train` after the backend and the data,
-// and each run of a bench grid. The record is nil when nothing was measured.
+// prints its results to results (stdout for train; for a bench grid, whose
+// results are the comparison, stderr): the whole of `train` after the
+// backend and the data, and each run of a bench grid. Progress goes to
+// stderr. The record is nil when nothing was measured.
 // A Ctrl-C that stopped the run returns the record and interrupted{}.
 func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet *mnist.Set,
-	newView func(total int, out *os.File) *progressView) (*runRecord, error) {
+	newView func(total int, out *os.File) *progressView, results io.Writer) (*runRecord, error) {
 	trainSet, testSet = trainSet.Limit(c.LimitTrain), testSet.Limit(c.LimitTest)
 	testEvery, _ := autoInt("--test-every", c.TestEvery, defaultTestEvery[b.Name()], 0)
 	evalBatch, _ := autoInt("--eval-batch", c.EvalBatch, defaultEvalBatch[b.Name()], 1)
@@ -143,10 +146,10 @@ func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet
 		return nil, fmt.Errorf("output folder: %w", err)
 	}
 	total, _, _ := spec.Counts()
-	fmt.Printf("training k=%d on %s (%s): %d train / %d test images, batch %d, %d epoch(s), %s params, test loss every %s\n",
+	fmt.Fprintf(os.Stderr, "training k=%d on %s (%s): %d train / %d test images, batch %d, %d epoch(s), %s params, test loss every %s\n",
 		c.Kernel, b.Name(), b.Device(), trainSet.N, testSet.N, c.BatchSize, c.Epochs, model.Thousands(total), everyText(testEvery))
 
-	view := newView(c.Epochs*((trainSet.N+c.BatchSize-1)/c.BatchSize), os.Stdout)
+	view := newView(c.Epochs*((trainSet.N+c.BatchSize-1)/c.BatchSize), os.Stderr)
 	opts := train.Options{
 		Epochs: c.Epochs, BatchSize: c.BatchSize, LR: float32(c.LR), Seed: c.Seed,
 		TestEvery: testEvery, EvalBatch: evalBatch, SkipTrainEval: c.SkipTrainEval,
@@ -162,7 +165,7 @@ func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet
 	if err := run.write(); err != nil {
 		return run, errors.Join(runErr, err)
 	}
-	run.print(os.Stdout)
+	run.print(results)
 	if runErr != nil {
 		return run, runErr
 	}
@@ -197,7 +200,7 @@ func openBackend(device string) (backend.Backend, error) {
 		return nil, err
 	}
 	if note != "" {
-		fmt.Println(note)
+		fmt.Fprintln(os.Stderr, note)
 	}
 	return b, nil
 }

@@ -91,10 +91,19 @@ func TestTrainEndToEnd(t *testing.T) {
 		t.Errorf("a successful run printed errors: %q", errs)
 	}
 	wantCustomDataWarning(t, r, data)
-	for _, w := range []string{"training k=3 on cpu", "192 train / 64 test images", "1,219,530 params", "outputs: " + out} {
+	// Progress and notes on stderr, results on stdout (so `> file` keeps them).
+	for _, w := range []string{"training k=3 on cpu", "192 train / 64 test images", "1,219,530 params"} {
+		if !strings.Contains(r.stderr, w) || strings.Contains(r.stdout, w) {
+			t.Errorf("stderr, and not stdout, should say %q:\n%v", w, r)
+		}
+	}
+	for _, w := range []string{"test:  loss ", "per-class test accuracy:", "outputs: " + out} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("stdout lacks %q:\n%s", w, r.stdout)
 		}
+	}
+	if strings.Contains(r.stdout, "msg=train") {
+		t.Errorf("progress lines on stdout:\n%s", r.stdout)
 	}
 	// The custom files were used as they are, not replaced by a download.
 	for name, want := range before {
@@ -317,8 +326,8 @@ func TestDevice(t *testing.T) {
 			t.Fatalf("--device auto failed:\n%v", r)
 		}
 		chosen := readSummary(t, out)["device"]
-		if !strings.Contains(r.stdout, fmt.Sprintf("device auto: using %s", chosen)) {
-			t.Errorf("stdout does not say that auto chose %v (summary.json device):\n%s", chosen, r.stdout)
+		if !strings.Contains(r.stderr, fmt.Sprintf("device auto: using %s", chosen)) {
+			t.Errorf("stderr does not say that auto chose %v (summary.json device):\n%s", chosen, r.stderr)
 		}
 		if chosen != "cpu" && chosen != "cuda" {
 			t.Errorf("auto chose %v", chosen)
@@ -338,6 +347,10 @@ func TestDevice(t *testing.T) {
 		errs := r.errorLines()
 		if len(errs) != 1 || !strings.Contains(errs[0], "cuda") {
 			t.Fatalf("want one error line about cuda:\n%v", r)
+		}
+		// The command line was fine; the machine lacks what it asked for.
+		if r.code != exitFailure {
+			t.Errorf("exit %d, want %d (a run error, not a usage error)", r.code, exitFailure)
 		}
 		if _, err := os.Stat(out); !os.IsNotExist(err) {
 			t.Errorf("a run that could not start its device created %s", out)
