@@ -2,6 +2,7 @@ package benchreport
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -75,7 +76,7 @@ func TestCompare(t *testing.T) {
 		a, b    Kernel
 		decided bool
 		exceeds bool
-		df      int
+		df      float64
 	}{
 		// Δ = 0.01, sd 0.001 each: SE = 0.001·√(2/3) ≈ 0.00082, t ≈ 12.2 ≫ 2.776 (4 df).
 		{"clear", kernelWith(3, 0.97, 0.971, 0.969), kernelWith(5, 0.98, 0.981, 0.979), true, true, 4},
@@ -90,8 +91,8 @@ func TestCompare(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := Compare(c.a, c.b)
-			if got.Decided != c.decided || got.Exceeds != c.exceeds || got.DF != c.df {
-				t.Errorf("Compare = %+v, want decided %v exceeds %v df %d", got, c.decided, c.exceeds, c.df)
+			if got.Decided != c.decided || got.Exceeds != c.exceeds || !(got.DF == c.df || math.IsNaN(got.DF) && c.df == 0) {
+				t.Errorf("Compare = %+v, want decided %v exceeds %v df %g", got, c.decided, c.exceeds, c.df)
 			}
 			if got.A != c.a.Kernel || got.B != c.b.Kernel || !near(got.Delta, c.b.TestAcc.Mean-c.a.TestAcc.Mean) {
 				t.Errorf("Compare = %+v: wrong kernels or difference", got)
@@ -103,13 +104,67 @@ func TestCompare(t *testing.T) {
 		})
 	}
 	// Unequal spreads: the Welch–Satterthwaite df drops towards the noisier
-	// kernel's n-1. va = 0.01²/3, vb = 0.001²/3 → df = (va+vb)²/((va²+vb²)/2) ≈ 2.04 → 2.
-	if got := Compare(kernelWith(3, 0.96, 0.97, 0.98), kernelWith(5, 0.97, 0.971, 0.969)); got.DF != 2 || !near(got.Critical, 4.303) {
-		t.Errorf("unequal spreads: df %d critical %g, want 2 and 4.303", got.DF, got.Critical)
+	// kernel's n-1. va = 0.01²/3, vb = 0.001²/3 →
+	// df = (va+vb)²/((va²+vb²)/2) = 2·1.01²/1.0001 ≈ 2.0402, kept fractional.
+	got := Compare(kernelWith(3, 0.96, 0.97, 0.98), kernelWith(5, 0.97, 0.971, 0.969))
+	if !near(got.DF, 2*1.01*1.01/1.0001) {
+		t.Errorf("unequal spreads: df %g, want %g (not rounded)", got.DF, 2*1.01*1.01/1.0001)
 	}
-	if tCritical(1) != 12.706 || tCritical(30) != 2.042 || tCritical(500) != 2.042 || tCritical(0) != 12.706 {
-		t.Error("tCritical table ends are wrong")
+	if !(got.Critical < 4.303 && got.Critical > 3.182) {
+		t.Errorf("unequal spreads: critical %g for %.4f df, want between the 2-df 4.303 and the 3-df 3.182", got.Critical, got.DF)
 	}
+	if p := tTail(got.Critical, got.DF); math.Abs(p-0.025) > 1e-6 {
+		t.Errorf("critical %g for %.4f df leaves %g in the upper tail, want 0.025", got.Critical, got.DF, p)
+	}
+}
+
+// Two seeds per kernel with one kernel's spread dominating: the case that
+// rounding down turned into 1 df and a critical value of 12.71.
+func TestCompareTwoSeedsFractionalDF(t *testing.T) {
+	got := Compare(kernelWith(3, 0.97, 0.99), kernelWith(5, 0.995, 0.996))
+	// va = 0.02²/2/2 = 1e-4, vb = 0.001²/2/2 = 2.5e-7: df = (va+vb)²/(va²+vb²) ≈ 1.005.
+	if got.DF <= 1 || got.DF >= 1.01 {
+		t.Fatalf("df %g, want just above 1", got.DF)
+	}
+	if !(got.Critical < 12.706) || math.Abs(tTail(got.Critical, got.DF)-0.025) > 1e-6 {
+		t.Errorf("critical %g for %g df: want the exact quantile, a little under the 1-df 12.706", got.Critical, got.DF)
+	}
+	if p := tTail(math.Abs(got.T), got.DF); math.Abs(got.P-2*p) > 1e-9 {
+		t.Errorf("p = %g, want twice the upper tail %g", got.P, p)
+	}
+	if !strings.Contains(Verdict(got), fmt.Sprintf("%.1f df, p = ", got.DF)) {
+		t.Errorf("the verdict should give the fractional df and the p-value: %q", Verdict(got))
+	}
+}
+
+// The independent check agrees with the printed two-sided 5% table at whole
+// degrees of freedom.
+func TestTailAgainstTable(t *testing.T) {
+	for df, want := range map[float64]float64{1: 12.706, 2: 4.303, 4: 2.776, 10: 2.228, 30: 2.042} {
+		if got := tTail(want, df); math.Abs(got-0.025) > 5e-5 {
+			t.Errorf("table value %g for %g df leaves %g in the tail", want, df, got)
+		}
+	}
+}
+
+// tTail is P(T > x) for Student's t with df degrees of freedom, by Simpson's
+// rule over the density: an independent check of gonum's quantile.
+func tTail(x, df float64) float64 {
+	lg1, _ := math.Lgamma((df + 1) / 2)
+	lg2, _ := math.Lgamma(df / 2)
+	c := math.Exp(lg1-lg2) / math.Sqrt(df*math.Pi)
+	pdf := func(t float64) float64 { return c * math.Pow(1+t*t/df, -(df+1)/2) }
+	const n = 200000 // even
+	h := x / n
+	sum := pdf(0) + pdf(x)
+	for i := 1; i < n; i++ {
+		w := 2.0
+		if i%2 == 1 {
+			w = 4
+		}
+		sum += w * pdf(float64(i)*h)
+	}
+	return 0.5 - sum*h/3
 }
 
 func TestSummarizeSkipsUnfinishedRuns(t *testing.T) {

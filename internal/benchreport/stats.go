@@ -8,6 +8,8 @@ import (
 	"math"
 	"slices"
 
+	"gonum.org/v1/gonum/stat/distuv"
+
 	"github.com/mnistgpu/mnistgpu/internal/metrics"
 )
 
@@ -135,24 +137,27 @@ func Summarize(kernels []int, runs []Run) []Kernel {
 //
 // The rule is Welch's two-sided t-test at the 5% level: the difference of the
 // means Δ = mean_B − mean_A, its standard error SE = √(sd_A²/n_A + sd_B²/n_B),
-// t = Δ/SE, degrees of freedom from the Welch–Satterthwaite formula rounded
-// down, and the difference exceeds the spread when |t| is above Student's
+// t = Δ/SE, the fractional degrees of freedom of the Welch–Satterthwaite
+// formula, and the difference exceeds the spread when |t| is above Student's
 // 97.5% quantile for those degrees of freedom (2.78 for 3 seeds per kernel
-// with equal spreads, 2.04 from 30 degrees of freedom on). It needs at least two seeds per kernel.
+// with equal spreads, 4.30 for 2; fewer when one kernel's spread dominates).
+// It needs at least two seeds per kernel.
 type Comparison struct {
 	A, B      int // kernel sizes
 	Delta, SE float64
 	T         float64
-	DF        int
-	Critical  float64
-	Decided   bool // false when a kernel has fewer than two seeds
+	DF        float64 // Welch–Satterthwaite, not rounded
+	Critical  float64 // Student's t 97.5% quantile for DF
+	P         float64 // two-sided p-value of T
+	Decided   bool    // false when a kernel has fewer than two seeds
 	Exceeds   bool
 }
 
 // Compare applies the rule to the test accuracies of a and b.
 func Compare(a, b Kernel) Comparison {
+	nan := math.NaN()
 	c := Comparison{A: a.Kernel, B: b.Kernel, Delta: b.TestAcc.Mean - a.TestAcc.Mean,
-		SE: math.NaN(), T: math.NaN(), Critical: math.NaN()}
+		SE: nan, T: nan, DF: nan, Critical: nan, P: nan}
 	na, nb := float64(a.TestAcc.N), float64(b.TestAcc.N)
 	if na < 2 || nb < 2 {
 		return c
@@ -163,24 +168,14 @@ func Compare(a, b Kernel) Comparison {
 	if c.SE == 0 {
 		// No spread at all (deterministic runs): any difference is beyond it.
 		c.Exceeds = c.Delta != 0
-		c.DF = int(na + nb - 2)
+		c.DF = na + nb - 2
 		return c
 	}
 	c.T = c.Delta / c.SE
-	df := (va + vb) * (va + vb) / (va*va/(na-1) + vb*vb/(nb-1))
-	c.DF = max(1, int(math.Floor(df)))
-	c.Critical = tCritical(c.DF)
+	c.DF = (va + vb) * (va + vb) / (va*va/(na-1) + vb*vb/(nb-1))
+	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: c.DF}
+	c.Critical = t.Quantile(0.975)
+	c.P = 2 * t.Survival(math.Abs(c.T))
 	c.Exceeds = math.Abs(c.T) > c.Critical
 	return c
-}
-
-// tCritical is Student's t 97.5% quantile (two-sided 5%) for df degrees of
-// freedom; above 30 the 30 value is used, a little stricter than the exact one.
-func tCritical(df int) float64 {
-	table := [...]float64{
-		12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-		2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-		2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-	}
-	return table[min(max(df, 1), len(table))-1]
 }

@@ -220,15 +220,16 @@ func Verdict(c Comparison) string {
 	if c.Exceeds {
 		rel, verdict = ">", "EXCEEDS the seed-to-seed spread"
 	}
-	return fmt.Sprintf("%s, standard error %.2f points, Welch t = %.2f, |t| %s %.2f (5%%, %d df): %s",
-		head, 100*c.SE, c.T, rel, c.Critical, c.DF, verdict)
+	return fmt.Sprintf("%s, standard error %.2f points, Welch t = %.2f, |t| %s %.2f (5%%, %.1f df, p = %.3g): %s",
+		head, 100*c.SE, c.T, rel, c.Critical, c.DF, c.P, verdict)
 }
 
 // Rule explains the significance rule in bench.md.
 const Rule = "Rule: the difference of the mean test accuracies exceeds the seed-to-seed spread when Welch's " +
 	"two-sided t-test rejects equal means at 5%: t = Δ / √(sd₁²/n₁ + sd₂²/n₂) against Student's 97.5% " +
-	"quantile for the Welch–Satterthwaite degrees of freedom (rounded down). With 3 seeds per kernel the " +
-	"difference must be about 2.8 standard errors; with 2 seeds, 4.3 or more."
+	"quantile for the Welch–Satterthwaite degrees of freedom (fractional, not rounded). With 3 seeds per kernel " +
+	"and equal spreads the difference must exceed 2.78 standard errors, with 2 seeds 4.30; when one kernel's " +
+	"spread dominates, the degrees of freedom fall towards n−1 and the bar rises (up to 12.7 with 2 seeds)."
 
 // seedReport are the original Keras report's one-epoch numbers (laptop CPU).
 var seedReport = map[int][2]string{3: {"98.06%", "30 min"}, 5: {"98.89%", "45 min"}}
