@@ -15,6 +15,14 @@ import (
 
 type batchNormKey struct{ rows, channels int }
 
+// descriptors are the NCHW dimensions of x and of the per-channel
+// parameters: with a 1x1 spatial extent, NCHW (rows, C, 1, 1) is exactly
+// the (rows, C) row-major memory, and it is the layout every cuDNN release's
+// legacy batch-norm calls accept (NHWC is documented for fewer of them).
+func (k batchNormKey) descriptors() (x, param [4]int) {
+	return [4]int{k.rows, k.channels, 1, 1}, [4]int{1, k.channels, 1, 1}
+}
+
 type batchNormPlan struct {
 	x, param *cuda.TensorDesc
 	eps      float64 // of the last training pass, for its backward pass
@@ -40,14 +48,15 @@ func (b *Backend) batchNormPlan(op string, x backend.Tensor, channelTensors ...b
 	if !b.sameLen(op, channels, channelTensors...) {
 		return nil, 0, false
 	}
-	k := batchNormKey{x.Len() / channels, channels}
+	k := batchNormKey{rows: x.Len() / channels, channels: channels}
 	if p, ok := b.batchNorms[k]; ok {
 		return p, channels, true
 	}
 	p := &batchNormPlan{}
 	var err error
-	if p.x, err = cuda.NewTensorDesc(cuda.TensorNCHW, k.rows, channels, 1, 1); err == nil {
-		p.param, err = cuda.NewTensorDesc(cuda.TensorNCHW, 1, channels, 1, 1)
+	xd, pd := k.descriptors()
+	if p.x, err = cuda.NewTensorDesc(cuda.TensorNCHW, xd[0], xd[1], xd[2], xd[3]); err == nil {
+		p.param, err = cuda.NewTensorDesc(cuda.TensorNCHW, pd[0], pd[1], pd[2], pd[3])
 	}
 	if err != nil {
 		b.fail(errors.Join(err, p.destroy()))

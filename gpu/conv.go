@@ -84,7 +84,7 @@ func (b *Backend) prepare(p *convPlan, pass cuda.ConvPass) (workspace cuda.Devic
 			b.fail(err)
 			return 0, false
 		}
-		p.algo[pass], p.math[pass], p.bytes[pass] = perf[0].Algo, perf[0].MathType, perf[0].Memory // fastest first
+		p.algo[pass], p.math[pass], p.bytes[pass] = perf[0].Algo, mathFor(b.convMath, perf[0].MathType), perf[0].Memory // fastest first
 	}
 	// The descriptor is shared by the three passes; each algorithm runs with
 	// the math type it was benchmarked with.
@@ -93,6 +93,17 @@ func (b *Backend) prepare(p *convPlan, pass cuda.ConvPass) (workspace cuda.Devic
 		return 0, false
 	}
 	return b.grow(&b.workspace, max(int(p.bytes[pass]), 4), "the cuDNN workspace")
+}
+
+// mathFor is the math type an algorithm runs with: the one cuDNN found it
+// with, except that plain FP32 (MNISTGPU_TF32=0) stays FP32 whatever Find
+// reports. Find may report CUDNN_DEFAULT_MATH for an algorithm found under
+// CUDNN_FMA_MATH, and running it under the default would allow TF32 again.
+func mathFor(setting, found int) int {
+	if setting == cuda.MathFMA {
+		return cuda.MathFMA
+	}
+	return found
 }
 
 // convShape checks y = conv(x, w) shapes and returns the plan's key.

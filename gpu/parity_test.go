@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/mnistgpu/mnistgpu/cpu"
+	"github.com/mnistgpu/mnistgpu/gpu/internal/cuda"
 	"github.com/mnistgpu/mnistgpu/internal/backend"
+	"github.com/mnistgpu/mnistgpu/internal/metrics"
 	"github.com/mnistgpu/mnistgpu/internal/mnist"
 	"github.com/mnistgpu/mnistgpu/internal/model"
 	"github.com/mnistgpu/mnistgpu/internal/train"
@@ -36,6 +40,9 @@ func newPair(t *testing.T) *pair {
 	t.Helper()
 	g, err := Open()
 	if err != nil {
+		if cuda.Required() {
+			t.Fatalf("no usable GPU (%s=1): %v", cuda.RequireEnv, err)
+		}
 		t.Skipf("no usable GPU: %v", err)
 	}
 	c := cpu.New()
@@ -46,6 +53,27 @@ func newPair(t *testing.T) *pair {
 		_ = c.Close()
 	})
 	return &pair{t: t, cpu: c, gpu: g, rng: rand.New(rand.NewPCG(uint64(len(t.Name())), 7))}
+}
+
+// Without a GPU the parity tests skip, and with MNISTGPU_REQUIRE_GPU=1 they
+// fail instead: run here, in a child process, when no GPU is usable.
+func TestRequireGPUTurnsSkipIntoFailure(t *testing.T) {
+	if g, err := Open(); err == nil {
+		_ = g.Close()
+		t.Skip("a GPU is usable here: nothing would skip")
+	}
+	for _, c := range []struct {
+		require  string
+		fails    bool
+		wantText string
+	}{{"", false, "--- SKIP: TestParityDense"}, {"1", true, "--- FAIL: TestParityDense"}} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestParityDense$", "-test.v")
+		cmd.Env = append(os.Environ(), cuda.RequireEnv+"="+c.require)
+		out, err := cmd.CombinedOutput()
+		if (err != nil) != c.fails || !strings.Contains(string(out), c.wantText) {
+			t.Errorf("%s=%q: err %v, output:\n%s", cuda.RequireEnv, c.require, err, out)
+		}
+	}
 }
 
 // twin is one tensor on each backend.
@@ -356,7 +384,13 @@ func TestParityGather(t *testing.T) {
 }
 
 // TestParityTraining trains 50 steps from the same initial weights on the
-// same batches on both backends and compares the per-step losses.
+// same batches on both backends and compares the per-step losses. Float32
+// training is chaotic: the two runs agree to rounding on the first step and
+// drift apart after it (the CPU backend replayed in PyTorch differed by
+// 1e-4 at step 2, 7e-4 at step 3 and 3e-2 by step 10; see
+// bench/results/2026-11-27-h200-torch-parity.md). So steps 1-3 are held
+// tight, the later ones only through means over the last steps and the
+// test losses, and the whole table is always logged.
 func TestParityTraining(t *testing.T) {
 	p := newPair(t)
 	trainSet, testSet := syntheticSet(p.rng, 50*32), syntheticSet(p.rng, 500)
@@ -382,25 +416,117 @@ func TestParityTraining(t *testing.T) {
 	if len(c) != 50 || len(g) != 50 {
 		t.Fatalf("steps: cpu %d, gpu %d, want 50", len(c), len(g))
 	}
-	worst := 0.0
+	cpuLoss, gpuLoss := make([]float64, len(c)), make([]float64, len(g))
 	for i := range c {
-		rel := math.Abs(g[i].BatchLoss-c[i].BatchLoss) / c[i].BatchLoss
-		worst = max(worst, rel)
+		cpuLoss[i], gpuLoss[i] = c[i].BatchLoss, g[i].BatchLoss
+		line := fmt.Sprintf("step %2d: batch loss cpu %.6f gpu %.6f (%.2e)", i+1, c[i].BatchLoss, g[i].BatchLoss, relDiff(g[i].BatchLoss, c[i].BatchLoss))
 		if c[i].HasTest() {
-			t.Logf("step %2d: loss cpu %.6f gpu %.6f, test loss cpu %.6f gpu %.6f", i+1, c[i].BatchLoss, g[i].BatchLoss, c[i].TestLoss, g[i].TestLoss)
-			if math.Abs(g[i].TestLoss-c[i].TestLoss) > 0.02*c[i].TestLoss {
-				t.Errorf("step %d: test loss gpu %.6f vs cpu %.6f", i+1, g[i].TestLoss, c[i].TestLoss)
-			}
+			line += fmt.Sprintf(", test loss cpu %.6f gpu %.6f (%.2e)", c[i].TestLoss, g[i].TestLoss, relDiff(g[i].TestLoss, c[i].TestLoss))
+		}
+		t.Log(line)
+	}
+	for _, f := range trainingParity(cpuLoss, gpuLoss, testLosses(c), testLosses(g)) {
+		t.Error(f)
+	}
+}
+
+// Tolerances of TestParityTraining: per step on the first steps, on the
+// mean of the last tailSteps batch losses, and on each test loss.
+var earlyStepTol = [...]float64{parityTol, 1e-2, 2e-2}
+
+const (
+	tailSteps = 10
+	tailTol   = 0.25
+	testTol   = 0.25
+)
+
+// trainingParity compares two runs' batch losses and test losses and
+// returns what is out of tolerance.
+func trainingParity(cpuLoss, gpuLoss, cpuTest, gpuTest []float64) []string {
+	var fails []string
+	if len(cpuLoss) != len(gpuLoss) || len(cpuTest) != len(gpuTest) || len(cpuLoss) < max(len(earlyStepTol), tailSteps) {
+		return []string{fmt.Sprintf("runs of %d and %d steps, %d and %d test losses", len(cpuLoss), len(gpuLoss), len(cpuTest), len(gpuTest))}
+	}
+	for i, tol := range earlyStepTol {
+		if d := relDiff(gpuLoss[i], cpuLoss[i]); !(d <= tol) {
+			fails = append(fails, fmt.Sprintf("step %d: batch loss gpu %.6f vs cpu %.6f differs by %.2e > %.0e", i+1, gpuLoss[i], cpuLoss[i], d, tol))
 		}
 	}
-	t.Logf("50 steps: largest relative batch-loss difference %.2e (first step %.2e)", worst,
-		math.Abs(g[0].BatchLoss-c[0].BatchLoss)/c[0].BatchLoss)
-	if first := math.Abs(g[0].BatchLoss-c[0].BatchLoss) / c[0].BatchLoss; first > parityTol {
-		t.Errorf("first step loss differs by %.2e", first)
+	n := len(cpuLoss)
+	cm, gm := mean(cpuLoss[n-tailSteps:]), mean(gpuLoss[n-tailSteps:])
+	if d := relDiff(gm, cm); !(d <= tailTol) {
+		fails = append(fails, fmt.Sprintf("mean batch loss of the last %d steps: gpu %.6f vs cpu %.6f differs by %.2e > %.2f", tailSteps, gm, cm, d, tailTol))
 	}
-	if worst > 0.02 {
-		t.Errorf("batch losses drift apart: %.2e > 2e-2", worst)
+	for i := range cpuTest {
+		if d := relDiff(gpuTest[i], cpuTest[i]); !(d <= testTol) {
+			fails = append(fails, fmt.Sprintf("test loss %d: gpu %.6f vs cpu %.6f differs by %.2e > %.2f", i+1, gpuTest[i], cpuTest[i], d, testTol))
+		}
 	}
+	return fails
+}
+
+// The training comparison's judgement, on made-up runs: a correct backend's
+// chaotic drift after step 3 passes, a wrong first steps or tail fails,
+// and NaN never passes.
+func TestTrainingParityTolerance(t *testing.T) {
+	ref := make([]float64, 50)
+	for i := range ref {
+		ref[i] = 2.3 / float64(1+i)
+	}
+	drifted := func(change func(v []float64)) []float64 {
+		v := make([]float64, len(ref))
+		for i := range v {
+			v[i] = ref[i]
+			if i >= 3 {
+				v[i] *= 1 + 0.2*float64(i%3-1) // ±20% per step, as chaotic float32 training drifts
+			}
+		}
+		change(v)
+		return v
+	}
+	test := []float64{0.5, 0.3}
+	for _, c := range []struct {
+		name     string
+		gpu      []float64
+		gpuTest  []float64
+		failures int
+	}{
+		{"identical", drifted(func([]float64) {}), test, 0},
+		{"step 1 off by 2e-3", drifted(func(v []float64) { v[0] *= 1.002 }), test, 1},
+		{"step 3 off by 5%", drifted(func(v []float64) { v[2] *= 1.05 }), test, 1},
+		{"tail twice as high", drifted(func(v []float64) {
+			for i := 40; i < 50; i++ {
+				v[i] *= 2
+			}
+		}), test, 1},
+		{"NaN at step 2", drifted(func(v []float64) { v[1] = math.NaN() }), test, 1},
+		{"test loss off by half", drifted(func([]float64) {}), []float64{0.5, 0.45}, 1},
+	} {
+		if got := trainingParity(ref, c.gpu, test, c.gpuTest); len(got) != c.failures {
+			t.Errorf("%s: %d failures, want %d: %q", c.name, len(got), c.failures, got)
+		}
+	}
+}
+
+func testLosses(steps []metrics.Step) []float64 {
+	var out []float64
+	for _, s := range steps {
+		if s.HasTest() {
+			out = append(out, s.TestLoss)
+		}
+	}
+	return out
+}
+
+// relDiff is |a-b|/|b|; NaN when either is NaN, so that comparisons fail.
+func relDiff(a, b float64) float64 { return math.Abs(a-b) / math.Abs(b) }
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
 }
 
 // syntheticSet is n random images whose label decides which quadrant is

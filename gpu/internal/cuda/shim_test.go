@@ -55,6 +55,9 @@ func TestLoadRejectsWrongLibrary(t *testing.T) {
 func TestKernelsCompileWithNVRTC(t *testing.T) {
 	l := Load(&NVRTC)
 	if l.Err != nil {
+		if Required() {
+			t.Fatalf("no NVRTC here (%s=1): %v", RequireEnv, l.Err)
+		}
 		t.Skipf("no NVRTC here: %v", l.Err)
 	}
 	major, minor, err := NVRTCVersion()
