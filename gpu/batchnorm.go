@@ -72,7 +72,10 @@ func (b *Backend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, moving
 		return
 	}
 	p.eps = float64(eps)
-	b.fail(b.dnn.BatchNormTrain(p.x, p.param, ptr(x), ptr(y), ptr(gamma), ptr(beta), p.eps, ptr(saveMean), ptr(saveInvStd)))
+	// cuDNN's running averages are left alone (factor 0, null pointers):
+	// cuDNN would blend in the unbiased variance, Keras the biased one, so the
+	// moving statistics are updated by our own kernel from the saved ones.
+	b.fail(b.dnn.BatchNormTrain(p.x, p.param, ptr(x), ptr(y), ptr(gamma), ptr(beta), 0, 0, 0, p.eps, ptr(saveMean), ptr(saveInvStd)))
 	b.launch("batchnorm_moving_update", channels, func(a *cuda.Args) {
 		a.Ptr(ptr(movingMean)).Ptr(ptr(movingVar)).Ptr(ptr(saveMean)).Ptr(ptr(saveInvStd)).Int(channels).Float(momentum).Float(eps)
 	})

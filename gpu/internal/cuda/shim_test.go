@@ -3,6 +3,9 @@
 package cuda
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,15 +15,130 @@ import (
 	"github.com/mnistgpu/mnistgpu/kernels"
 )
 
-func TestSymbolTableMatchesSlots(t *testing.T) {
-	if len(symbols) != symbolSlots() {
-		t.Fatalf("%d symbol names for %d C slots", len(symbols), symbolSlots())
+// symbols.h's library column: a function listed under the wrong library
+// would be looked up in the wrong file (and the backend would not start).
+func TestSymbolTable(t *testing.T) {
+	prefix := map[*Library]string{&Driver: "cu", &CuDNN: "cudnn", &CuBLAS: "cublas", &NVRTC: "nvrtc"}
+	seen := map[string]bool{}
+	for slot, s := range symbols {
+		if s.lib == nil {
+			t.Errorf("slot %d (%s) belongs to no known library", slot, s.name)
+			continue
+		}
+		p := prefix[s.lib]
+		if !strings.HasPrefix(s.name, p) || (s.lib == &Driver && (strings.HasPrefix(s.name, "cudnn") || strings.HasPrefix(s.name, "cublas"))) {
+			t.Errorf("slot %d: %s listed under %s", slot, s.name, s.lib.Name)
+		}
+		if seen[s.name] {
+			t.Errorf("%s listed twice", s.name)
+		}
+		seen[s.name] = true
 	}
-	for _, s := range symbols {
-		if !slices.Contains(Libraries, s.lib) {
-			t.Errorf("%s belongs to no known library", s.name)
+	if len(symbols) < 60 {
+		t.Errorf("only %d symbols read from the C side", len(symbols))
+	}
+}
+
+// The three convolution passes pick their Find and run functions by slot
+// from convCalls: each slot must hold the function the entry names.
+func TestConvCallSlots(t *testing.T) {
+	for pass, c := range convCalls {
+		if got := symbols[c.findSlot].name; got != c.find {
+			t.Errorf("pass %d: find slot holds %s, entry names %s", pass, got, c.find)
+		}
+		if got := symbols[c.runSlot].name; got != c.run {
+			t.Errorf("pass %d: run slot holds %s, entry names %s", pass, got, c.run)
 		}
 	}
+}
+
+// Every C wrapper mg_X calls the slot of the function it is named after
+// (X, or X_v2): a wrapper that called its neighbour's slot would compile and
+// call the wrong function on the GPU machine. Wrappers that choose between
+// two slots (cond ? S_a : S_b) must put the one the condition names first.
+// Every symbol is called by some wrapper or convCalls.
+func TestWrappersCallTheirOwnSlot(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "shim.h")
+	var c strings.Builder
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(b)
+	}
+	src := c.String()
+	used := map[string]bool{}
+	for _, cc := range convCalls {
+		used[cc.find], used[cc.run] = true, true
+	}
+	wrapper := regexp.MustCompile(`(?m)^static [^;{(]*\bmg_(\w+)\([^)]*\)\s*\{`)
+	slotRef := regexp.MustCompile(`\bS_(\w+)`)
+	choice := regexp.MustCompile(`(\w+) \? S_(\w+) : S_(\w+)`)
+	wrappers := 0
+	for _, m := range wrapper.FindAllStringSubmatchIndex(src, -1) {
+		name, body := src[m[2]:m[3]], braceBody(src[m[1]-1:])
+		if strings.Contains(body, "ENSURE_CTX") {
+			used["cuCtxSetCurrent"] = true
+		}
+		var slots []string
+		for _, r := range slotRef.FindAllStringSubmatch(body, -1) {
+			if r[1] != "COUNT" && !slices.Contains(slots, r[1]) {
+				slots = append(slots, r[1])
+			}
+		}
+		for _, s := range slots {
+			used[s] = true
+		}
+		wrappers++
+		if ch := choice.FindStringSubmatch(body); ch != nil {
+			if !strings.Contains(strings.ToLower(ch[2]), strings.ToLower(ch[1])) {
+				t.Errorf("mg_%s: %s ? S_%s : S_%s takes the second when %s", name, ch[1], ch[2], ch[3], ch[1])
+			}
+			continue
+		}
+		switch len(slots) {
+		case 0: // takes its slot as an argument (convCalls) or calls no library
+		case 1:
+			if s := slots[0]; s != name && s != name+"_v2" {
+				t.Errorf("mg_%s calls S_%s", name, s)
+			}
+		default:
+			t.Errorf("mg_%s calls several slots %v", name, slots)
+		}
+	}
+	if wrappers < 60 {
+		t.Fatalf("found only %d wrappers: the pattern no longer matches the sources", wrappers)
+	}
+	for _, s := range symbols {
+		if !used[s.name] {
+			t.Errorf("%s is resolved but no wrapper calls it", s.name)
+		}
+	}
+}
+
+// braceBody returns s from its first '{' to the matching '}'.
+func braceBody(s string) string {
+	depth := 0
+	for i, r := range s {
+		switch r {
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return s[:i+1]
+			}
+		}
+	}
+	return s
 }
 
 func TestLoadReportsWhatIsMissing(t *testing.T) {
