@@ -3,20 +3,32 @@
 
 Run on a machine that has the CUDA, cuDNN, cuBLAS and NVRTC headers (the GPU
 machine: toolkit or pip wheels). For every function gpu/internal/cuda
-resolves with dlsym it prints the header's prototype (to read against the C
-wrapper in shim.go), and for every enum value we hard-code it compares the
-header's value with ours. Exit status 1 when a value differs or a function
-is missing from every header.
+resolves with dlsym (gpu/internal/cuda/symbols.h) it prints the header's
+prototype (to read against the C wrapper in gpu/internal/cuda/<library>.go),
+for every enum value we hard-code it compares the header's value with ours,
+and it compares the cuDNN algorithm-result struct's fields with ours. Exit
+status 1 when a value differs or a function is missing from every header.
+
+Headers are searched in $CUDA_HOME, /usr/local/cuda*, /usr/include and the
+nvidia/*/include folders of the site-packages of this python3 and of the
+usual Python installs (CUDA 13 wheels: nvidia/cu13/include), or only in the
+folders given as arguments. When several folders hold the same header, the
+first wins: the order above, newest CUDA first.
 """
 import glob
 import os
 import re
+import site
 import sys
+import sysconfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHIM = os.path.join(ROOT, "gpu", "internal", "cuda", "shim.go")
+CUDA_PKG = os.path.join(ROOT, "gpu", "internal", "cuda")
 
-# Enum values declared in shim.go (name in the headers -> our value).
+# Our cudnnConvolution*AlgoPerf_t (mg_algo_perf in shim.h), field by field.
+ALGO_PERF_FIELDS = ["algo", "status", "time", "memory", "determinism", "mathType", "reserved[3]"]
+
+# Enum values declared in gpu/internal/cuda (name in the headers -> our value).
 ENUMS = {
     "CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT": 16,
     "CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR": 75,
@@ -49,34 +61,96 @@ ENUMS = {
 }
 
 
+def version_key(path):
+    """Sorts cuda-13.0 before cuda-12.6 and python3.12 before python3.9."""
+    return [int(n) for n in re.findall(r"\d+", path)]
+
+
+def site_dirs():
+    sites = []
+    try:
+        sites += site.getsitepackages()
+    except AttributeError:  # old virtualenvs
+        pass
+    sites += [site.getusersitepackages(), sysconfig.get_paths().get("purelib", ""), sysconfig.get_paths().get("platlib", "")]
+    for pat in ("/opt/torch/.venv/lib/python3*/site-packages", "/usr/local/lib/python3*/*-packages",
+                "/usr/lib/python3*/*-packages", "/opt/conda/lib/python3*/site-packages",
+                os.path.expanduser("~/.local/lib/python3*/site-packages")):
+        sites += sorted(glob.glob(pat), key=version_key, reverse=True)
+    out = []
+    for s in sites:
+        if s and os.path.isdir(s) and s not in out:
+            out.append(s)
+    return out
+
+
 def header_dirs():
-    pats = [os.environ.get("CUDA_HOME", "/usr/local/cuda") + "/include", "/usr/local/cuda*/include",
-            "/usr/include", "/usr/local/lib/python3*/*-packages/nvidia/*/include",
-            "/usr/lib/python3*/*-packages/nvidia/*/include", "/opt/conda/lib/python3*/site-packages/nvidia/*/include",
-            os.path.expanduser("~/.local/lib/python3*/site-packages/nvidia/*/include")]
     dirs = []
-    for p in pats:
-        dirs += [d for d in glob.glob(p) if os.path.isdir(d)]
-    return dirs
+    if os.environ.get("CUDA_HOME"):
+        dirs.append(os.environ["CUDA_HOME"] + "/include")
+    for root in sorted(glob.glob("/usr/local/cuda*"), key=version_key, reverse=True):
+        dirs += [root + "/include", root + "/targets/x86_64-linux/include"]
+    dirs.append("/usr/include")
+    for s in site_dirs():
+        dirs += sorted(glob.glob(os.path.join(s, "nvidia", "*", "include")), key=version_key, reverse=True)
+    out = []
+    for d in dirs:
+        real = os.path.realpath(d)
+        if os.path.isdir(d) and real not in (os.path.realpath(o) for o in out):
+            out.append(d)
+    return out
 
 
-def headers():
+def headers(dirs):
+    """The first file of each header name, in the order of dirs."""
     names = ("cuda.h", "cudnn*.h", "cublas_api.h", "nvrtc.h", "library_types.h")
-    files = []
-    for d in header_dirs():
+    first = {}
+    for d in dirs:
         for n in names:
-            files += glob.glob(os.path.join(d, n))
-    return sorted(set(files))
+            for f in sorted(glob.glob(os.path.join(d, n))):
+                first.setdefault(os.path.basename(f), f)
+    return sorted(first.values())
+
+
+def our_functions():
+    text = open(os.path.join(CUDA_PKG, "symbols.h")).read()
+    return re.findall(r"(?m)^MG_SYMBOL\(\w+, (\w+)\)", text)
+
+
+def check_algo_perf(text):
+    """Compares cudnnConvolution*AlgoPerfStruct's fields with ours; returns the number of problems."""
+    bad = 0
+    for kind in ("Fwd", "BwdData", "BwdFilter"):
+        struct = "cudnnConvolution" + kind + "AlgoPerfStruct"
+        body = None
+        for t in text.values():
+            m = re.search(r"typedef\s+struct\s+" + struct + r"\s*\{([^}]*)\}", t)
+            if m:
+                body = m.group(1)
+                break
+        if body is None:
+            print(f"{struct}: not found")
+            bad += 1
+            continue
+        fields = [re.sub(r"\s+", "", f.split()[-1]) for f in body.split(";") if f.strip()]
+        status = "ok" if fields == ALGO_PERF_FIELDS else f"MISMATCH: header has {fields}"
+        bad += status != "ok"
+        print(f"{struct}: {status}")
+    return bad
 
 
 def main():
-    shim = open(SHIM).read()
-    funcs = re.findall(r'\{&\w+, "(\w+)"\}', shim)
-    files = headers()
+    dirs = sys.argv[1:] or header_dirs()
+    funcs = our_functions()
+    files = headers(dirs)
+    print(f"{len(dirs)} include folders searched:", *dirs, sep="\n  ")
     print(f"{len(files)} headers:", *files, sep="\n  ")
+    if not files:
+        print("no headers found")
+        return 1
     text = {f: re.sub(r"/\*.*?\*/", " ", open(f, errors="replace").read(), flags=re.S) for f in files}
     bad = 0
-    print(f"\n== {len(funcs)} functions (header prototype; compare with the C wrappers in shim.go)")
+    print(f"\n== {len(funcs)} functions (header prototype; compare with the C wrappers in gpu/internal/cuda)")
     for fn in funcs:
         found = None
         # Versioned symbols (cuMemAlloc_v2) are declared under the plain name
@@ -116,6 +190,8 @@ def main():
             status = f"MISMATCH: header says {value}"
             bad += 1
         print(f"{name} = {ours}: {status}")
+    print("\n== the cuDNN algorithm-result struct")
+    bad += check_algo_perf(text)
     print(f"\n{bad} problem(s)")
     return 1 if bad else 0
 
