@@ -9,11 +9,13 @@
 package checkpoint
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"math"
@@ -29,6 +31,11 @@ const (
 	// maxHeader bounds the JSON header so a corrupt length cannot make us
 	// allocate gigabytes.
 	maxHeader = 1 << 20
+	// maxValues bounds the float32s of one file (64 MiB of them): the largest
+	// model (kernel 25) has 2.5 million, and a header may not claim more.
+	maxValues = 1 << 24
+	// maxFile is the most Read takes from its input, whatever it holds.
+	maxFile = 16 + maxHeader + 4*maxValues + 4
 )
 
 // ErrFormat marks a file that is not a readable checkpoint.
@@ -83,57 +90,173 @@ func Write(w io.Writer, spec *model.Spec, values map[string][]float32, meta map[
 }
 
 // Read parses a checkpoint and returns its header and values by name.
+//
+// It streams: memory grows with the bytes actually present, never with what
+// a header claims, and no more than maxFile bytes are read from r, so a
+// crafted header or an endless input costs a bounded amount. As when the
+// whole file was checked first, a file whose checksum fails is reported as
+// corrupted rather than by whichever field the damage happened to hit.
 func Read(r io.Reader) (*Header, map[string][]float32, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, nil, err
-	}
+	in := newTrailerReader(r, maxFile)
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrFormat, fmt.Sprintf(format, args...))
 	}
-	if len(data) < len(magic)+12 || string(data[:len(magic)]) != magic {
+	// fail prefers the checksum's diagnosis to a layout error: it reads the
+	// rest (bounded) to learn whether the file is intact.
+	fail := func(layout error) (*Header, map[string][]float32, error) {
+		intact, err := in.verify()
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case !intact:
+			return nil, nil, bad("checksum mismatch (file truncated or corrupted)")
+		}
+		return nil, nil, layout
+	}
+
+	var prefix [len(magic) + 8]byte
+	if _, err := io.ReadFull(in, prefix[:]); err != nil || string(prefix[:len(magic)]) != magic {
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, nil, err
+		}
 		return nil, nil, bad("missing the %q signature", magic)
 	}
-	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
-	version := binary.LittleEndian.Uint32(data[8:])
+	version := binary.LittleEndian.Uint32(prefix[8:])
 	if version == 0 || version > Version {
 		return nil, nil, bad("format version %d; this build reads versions 1 to %d", version, Version)
 	}
-	if crc32.ChecksumIEEE(body) != sum {
-		return nil, nil, bad("checksum mismatch (file truncated or corrupted)")
+	size := binary.LittleEndian.Uint32(prefix[12:])
+	if size > maxHeader {
+		return fail(bad("header length %d does not fit the file (the limit is %d)", size, maxHeader))
 	}
-	size := binary.LittleEndian.Uint32(data[12:])
-	if size > maxHeader || 16+int(size) > len(body) {
-		return nil, nil, bad("header length %d does not fit the file", size)
+	header := make([]byte, size)
+	if _, err := io.ReadFull(in, header); err != nil {
+		if in.readErr != nil {
+			return nil, nil, in.readErr
+		}
+		return fail(bad("header length %d does not fit the file", size))
 	}
 	var h Header
-	if err := json.Unmarshal(body[16:16+size], &h); err != nil {
-		return nil, nil, bad("header: %v", err)
+	if err := json.Unmarshal(header, &h); err != nil {
+		return fail(bad("header: %v", err))
 	}
-	payload := body[16+size:]
-	values := map[string][]float32{}
-	for _, t := range h.Tensors {
+	// Every size is checked before anything is allocated for it: the
+	// product of a shape can overflow, and their sum must fit maxValues.
+	sizes := make([]int, len(h.Tensors))
+	total := 0
+	for i, t := range h.Tensors {
 		n := 1
 		for _, d := range t.Shape {
 			if d < 0 {
-				return nil, nil, bad("tensor %s has shape %v", t.Name, t.Shape)
+				return fail(bad("tensor %s has shape %v", t.Name, t.Shape))
+			}
+			if d != 0 && n > (maxValues-total)/d {
+				return fail(bad("tensor %s has shape %v: more values than the limit of %d for the whole file", t.Name, t.Shape, maxValues))
 			}
 			n *= d
 		}
-		if 4*n > len(payload) {
-			return nil, nil, bad("tensor %s needs %d bytes, %d left", t.Name, 4*n, len(payload))
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(payload[4*i:]))
+		sizes[i] = n
+		total += n
+	}
+	values := make(map[string][]float32, len(h.Tensors))
+	for i, t := range h.Tensors {
+		start := in.read
+		v, err := readFloats(in, sizes[i])
+		if err != nil {
+			if in.readErr != nil {
+				return nil, nil, in.readErr
+			}
+			return fail(bad("tensor %s needs %d bytes, %d left", t.Name, 4*sizes[i], in.read-start))
 		}
 		values[t.Name] = v
-		payload = payload[4*n:]
 	}
-	if len(payload) != 0 {
-		return nil, nil, bad("%d bytes after the last tensor", len(payload))
+	extra, err := io.Copy(io.Discard, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	if extra > 0 {
+		return fail(bad("%d bytes after the last tensor", extra))
+	}
+	switch intact, err := in.verify(); {
+	case err != nil:
+		return nil, nil, err
+	case !intact:
+		return nil, nil, bad("checksum mismatch (file truncated or corrupted)")
 	}
 	return &h, values, nil
+}
+
+// readFloats reads n little-endian float32s. Its slice grows with the data
+// that arrives, so a header that claims more than the file holds costs only
+// what is there. On a short read it returns what it got and an error.
+func readFloats(r io.Reader, n int) ([]float32, error) {
+	const chunk = 16 << 10 // values per read
+	v := make([]float32, 0, min(n, chunk))
+	buf := make([]byte, 4*min(n, chunk))
+	for len(v) < n {
+		k := min(n-len(v), chunk)
+		if _, err := io.ReadFull(r, buf[:4*k]); err != nil {
+			return v, err
+		}
+		for i := range k {
+			v = append(v, math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:])))
+		}
+	}
+	return v, nil
+}
+
+// trailerReader yields every byte of r except the last four, which it holds
+// back as the stored CRC, and computes the CRC of what it yields. It stops
+// with an error once more than limit bytes have been read.
+type trailerReader struct {
+	br      *bufio.Reader
+	crc     hash.Hash32
+	tail    []byte // the last bytes, once the end is reached
+	done    bool
+	read    int64
+	limit   int64
+	readErr error // an I/O failure (not the end of the data), kept for the caller
+}
+
+func newTrailerReader(r io.Reader, limit int64) *trailerReader {
+	return &trailerReader{br: bufio.NewReaderSize(r, 64<<10), crc: crc32.NewIEEE(), limit: limit}
+}
+
+func (t *trailerReader) Read(p []byte) (int, error) {
+	if t.done {
+		return 0, io.EOF
+	}
+	if t.readErr != nil {
+		return 0, t.readErr
+	}
+	want := min(len(p), t.br.Size()-4)
+	peek, err := t.br.Peek(want + 4)
+	avail := len(peek) - 4
+	if avail <= 0 {
+		if err == io.EOF {
+			t.tail, t.done = append([]byte(nil), peek...), true
+			return 0, io.EOF
+		}
+		t.readErr = fmt.Errorf("checkpoint: %w", err)
+		return 0, t.readErr
+	}
+	n := copy(p, peek[:avail])
+	t.crc.Write(p[:n])
+	t.br.Discard(n)
+	if t.read += int64(n); t.read > t.limit {
+		t.readErr = fmt.Errorf("%w: more than %d bytes, the most a checkpoint can hold", ErrFormat, t.limit)
+		return n, t.readErr
+	}
+	return n, nil
+}
+
+// verify reads whatever is left (within the limit) and reports whether the
+// stored CRC matches the bytes before it.
+func (t *trailerReader) verify() (bool, error) {
+	if _, err := io.Copy(io.Discard, t); err != nil {
+		return false, err
+	}
+	return len(t.tail) == 4 && binary.LittleEndian.Uint32(t.tail) == t.crc.Sum32(), nil
 }
 
 // Check confirms that a header matches the parameter table of its own config.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -292,5 +293,91 @@ func TestWriteRejectsIncompleteValues(t *testing.T) {
 				t.Errorf("Write wrote %d bytes before failing; want nothing", buf.Len())
 			}
 		})
+	}
+}
+
+// A shape whose product passes 2^63 once made Read panic in make; each of
+// these has a valid checksum, so only the size check can refuse it.
+func TestReadHugeShapes(t *testing.T) {
+	for _, shape := range [][]int{
+		{2305843009213693953},
+		{1 << 32, 1 << 32},
+		{maxValues + 1},
+		{maxValues / 2, 2, 2},
+	} {
+		h := Header{Config: model.Config{Kernel: 3}, Tensors: []TensorInfo{{Name: "huge", Shape: shape}}}
+		readErr(t, build(t, Version, h, nil), "more values than the limit")
+	}
+	// Two tensors that fit alone but not together.
+	h := Header{Config: model.Config{Kernel: 3}, Tensors: []TensorInfo{{Name: "a", Shape: []int{maxValues}}, {Name: "b", Shape: []int{1}}}}
+	readErr(t, build(t, Version, h, nil), "tensor b has shape [1]: more values than the limit")
+}
+
+// endless yields prefix, then fill bytes forever, and counts what was read.
+// After give bytes it fails, so that a reader that never stops fails the
+// test instead of hanging it.
+type endless struct {
+	prefix     []byte
+	fill       byte
+	read, give int64
+}
+
+var errReadTooFar = errors.New("read far past any checkpoint")
+
+func (e *endless) Read(p []byte) (int, error) {
+	if e.read >= e.give {
+		return 0, errReadTooFar
+	}
+	n := copy(p, e.prefix)
+	e.prefix = e.prefix[n:]
+	for i := n; i < len(p); i++ {
+		p[i] = e.fill
+	}
+	n = len(p)
+	e.read += int64(n)
+	return n, nil
+}
+
+// A checkpoint path that never ends (a pipe, a device, a growing file) is
+// read no further than the largest valid checkpoint could be.
+func TestReadEndlessInput(t *testing.T) {
+	spec := declare(t, 3)
+	good := encode(t, spec, randomValues(spec, 14), nil)
+	for name, c := range map[string]struct {
+		r    *endless
+		want string
+	}{
+		"garbage":                    {&endless{fill: 'x'}, "signature"},
+		"valid prefix, endless tail": {&endless{prefix: good[:len(good)-4]}, "the most a checkpoint can hold"},
+		"header length, no header":   {&endless{prefix: good[:16], fill: ' '}, "the most a checkpoint can hold"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c.r.give = 4 * maxFile
+			_, _, err := Read(c.r)
+			if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Read = %v, want ErrFormat mentioning %q", err, c.want)
+			}
+			if c.r.read > maxFile+1<<20 {
+				t.Errorf("Read took %d bytes, want at most about %d", c.r.read, maxFile)
+			}
+		})
+	}
+}
+
+// Read's memory follows the bytes present, not the header's claims: a
+// header that promises the largest allowed tensor over a short file
+// allocates about what the file holds.
+func TestReadMemoryFollowsData(t *testing.T) {
+	h := Header{Config: model.Config{Kernel: 3}, Tensors: []TensorInfo{{Name: "claimed", Shape: []int{maxValues}}}}
+	data := build(t, Version, h, map[string][]float32{"claimed": make([]float32, 1000)})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := Read(bytes.NewReader(data))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrFormat) {
+		t.Fatalf("Read = %v, want ErrFormat", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 2<<20 {
+		t.Errorf("Read of a %d-byte file allocated %d bytes", len(data), got)
 	}
 }
