@@ -25,7 +25,8 @@ type BenchCmd struct {
 	Seeds     int    `default:"3" placeholder:"N" help:"Seeds per kernel: the runs use seeds first-seed … first-seed+N-1."`
 	FirstSeed uint64 `name:"first-seed" default:"1" placeholder:"N" help:"The first seed of each kernel's runs."`
 	trainFlags
-	Out string `short:"o" type:"path" placeholder:"DIR" help:"Output folder (default: runs/<timestamp>-bench-<device>); each run goes to <out>/k<K>-seed<S>/."`
+	Out       string `short:"o" type:"path" placeholder:"DIR" help:"Output folder (default: a new runs/<timestamp>-bench-<device>); each run goes to <out>/k<K>-seed<S>/. An existing one must be empty."`
+	Overwrite bool   `help:"Replace an --out folder that holds a previous bench's outputs (it is removed whole first)."`
 	dataDirFlag
 
 	kernels []int // --kernels, parsed by Validate
@@ -103,18 +104,17 @@ func (c *BenchCmd) Run(ctx context.Context) error {
 		return err
 	}
 	device := b.Name() // later runs open this backend again, not "auto"
-	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
+	dir, err := prepareOut(c.Out, defaultRunName(time.Now(), "bench-"+device), c.Overwrite)
 	if err != nil {
 		b.Close()
 		return err
 	}
-	out := c.Out
-	if out == "" {
-		out = filepath.Join("runs", fmt.Sprintf("%s-bench-%s", time.Now().Format("20060102-150405"), device))
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	defer dir.removeIfEmpty()
+	out := dir.path
+	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
+	if err != nil {
 		b.Close()
-		return fmt.Errorf("output folder: %w", err)
+		return err
 	}
 
 	grid := c.grid(out)
@@ -142,7 +142,12 @@ func (c *BenchCmd) Run(ctx context.Context) error {
 			}
 		}
 		runStart := time.Now()
-		rec, err := tc.run(ctx, b, trainSet, testSet, clock.view(i), os.Stderr)
+		var rec *runRecord
+		runOut, err := prepareOut(tc.Out, "", false)
+		if err == nil {
+			rec, err = tc.run(ctx, b, trainSet, testSet, clock.view(i), os.Stderr)
+			runOut.removeIfEmpty()
+		}
 		b.Close()
 		b = nil
 		if rec != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -63,6 +65,10 @@ type summary struct {
 	Finished       string     `json:"finished"`
 	GoVersion      string     `json:"go_version"`
 	Threads        int        `json:"threads"`
+	// Files lists the outputs beside summary.json that were written whole;
+	// WriteErrors says why each other output is missing.
+	Files       []string          `json:"files"`
+	WriteErrors map[string]string `json:"write_errors,omitempty"`
 }
 
 func (r *runRecord) summary() summary {
@@ -110,54 +116,72 @@ func num(v float64) *float64 {
 	return &v
 }
 
-// write saves every output that the run measured, each file atomically.
-// A failed run keeps its metrics and summary but no checkpoint of broken weights.
-func (r *runRecord) write() error {
+// write saves every output that the run measured, each file atomically,
+// the checkpoint first (the costliest to lose) and summary.json last, so
+// that it can list the files that are really there. A failed write does not
+// stop the others; the failures are joined in the error. A failed run keeps
+// its metrics and summary but no checkpoint of broken weights.
+func (r *runRecord) write(ctx context.Context) error {
 	path := func(name string) string { return filepath.Join(r.out, name) }
 	title := fmt.Sprintf("k=%d, %s, batch %d", r.cmd.Kernel, r.device.Name(), r.cmd.BatchSize)
 	res := r.res
+	s := r.summary()
+	type file struct {
+		name  string
+		write func(path string) error
+	}
+	var files []file
+	if r.runErr == nil {
+		files = append(files, file{"model.ckpt", func(p string) error {
+			values, err := r.model.Values()
+			if err != nil {
+				return err
+			}
+			meta := map[string]any{"device": s.Device, "steps": r.model.Steps(), "seed": s.Seed, "epochs": s.Epochs, "status": s.Status}
+			if s.TestAcc != nil {
+				meta["test_acc"] = *s.TestAcc
+			}
+			return atomicfile.Write(p, func(w io.Writer) error { return checkpoint.Write(w, r.spec, values, meta) })
+		}})
+	}
 	if len(res.Steps) > 0 {
-		if err := report.WriteMetricsCSV(path("metrics.csv"), res.Steps); err != nil {
-			return err
-		}
-		if err := report.PlotLossCurves(path("loss_curves.png"), res.Steps, "Loss per mini-batch — "+title); err != nil {
-			return err
-		}
+		files = append(files,
+			file{"metrics.csv", func(p string) error { return report.WriteMetricsCSV(p, res.Steps) }},
+			file{"loss_curves.png", func(p string) error {
+				return report.PlotLossCurves(p, res.Steps, "Loss per mini-batch — "+title)
+			}})
 	}
 	if res.Test != nil {
 		acc := res.Test.Confusion.ClassAccuracy()
-		if err := report.WriteClassAccuracyCSV(path("class_accuracy.csv"), acc); err != nil {
-			return err
-		}
-		if err := report.WriteConfusionCSV(path("confusion_matrix.csv"), &res.Test.Confusion); err != nil {
-			return err
-		}
-		if err := report.PlotClassAccuracy(path("class_accuracy.png"), acc, "Test accuracy per class — "+title); err != nil {
-			return err
-		}
+		files = append(files,
+			file{"class_accuracy.csv", func(p string) error { return report.WriteClassAccuracyCSV(p, acc) }},
+			file{"confusion_matrix.csv", func(p string) error { return report.WriteConfusionCSV(p, &res.Test.Confusion) }},
+			file{"class_accuracy.png", func(p string) error {
+				return report.PlotClassAccuracy(p, acc, "Test accuracy per class — "+title)
+			}})
 	}
-	s := r.summary()
+	var errs []error
+	s.Files, s.WriteErrors = []string{}, map[string]string{}
+	for _, f := range files {
+		if err := f.write(path(f.name)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+			s.WriteErrors[f.name] = err.Error()
+			continue
+		}
+		s.Files = append(s.Files, f.name)
+	}
 	if err := report.WriteJSON(path("summary.json"), s); err != nil {
-		return err
+		errs = append(errs, fmt.Errorf("summary.json: %w", err))
 	}
-	if r.runErr != nil {
-		return nil
+	if len(errs) > 0 {
+		return fmt.Errorf("writing the outputs into %s: %w", r.out, errors.Join(errs...))
 	}
-	values, err := r.model.Values()
-	if err != nil {
-		return err
-	}
-	meta := map[string]any{"device": s.Device, "steps": r.model.Steps(), "seed": s.Seed, "epochs": s.Epochs, "status": s.Status}
-	if s.TestAcc != nil {
-		meta["test_acc"] = *s.TestAcc
-	}
-	return atomicfile.Write(path("model.ckpt"), func(w io.Writer) error {
-		return checkpoint.Write(w, r.spec, values, meta)
-	})
+	return nil
 }
 
-// print shows the results on the terminal.
-func (r *runRecord) print(w io.Writer) {
+// print shows the results on the terminal; writeErr says whether every
+// output reached the folder.
+func (r *runRecord) print(w io.Writer, writeErr error) {
 	res := r.res
 	if res.Interrupted {
 		fmt.Fprintf(w, "interrupted after %d steps\n", len(res.Steps))
@@ -175,5 +199,9 @@ func (r *runRecord) print(w io.Writer) {
 	s := r.summary()
 	fmt.Fprintf(w, "time: total %.1f s = training %.1f s + test evaluation %.1f s (%.1f%%) + final evaluation %.1f s (all evaluation %.1f%%); %.0f images/s training\n",
 		s.TotalS, s.TrainS, s.TestEvalS, 100*s.TestEvalShare, s.FinalEvalS, 100*s.EvalShare, s.ImagesPerS)
+	if writeErr != nil {
+		fmt.Fprintf(w, "outputs: %s (incomplete: some files could not be written, see the error below)\n", r.out)
+		return
+	}
 	fmt.Fprintf(w, "outputs: %s\n", r.out)
 }

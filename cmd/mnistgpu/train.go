@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -30,8 +29,9 @@ var (
 type TrainCmd struct {
 	Kernel int `short:"k" default:"3" placeholder:"N" help:"Kernel size of the ResNet block's convolutions: odd, e.g. 3 or 5."`
 	trainFlags
-	Seed uint64 `short:"s" default:"1" placeholder:"N" help:"Seed for the initial weights and the per-epoch shuffles."`
-	Out  string `short:"o" type:"path" placeholder:"DIR" help:"Output folder (default: runs/<timestamp>-k<K>-<device>)."`
+	Seed      uint64 `short:"s" default:"1" placeholder:"N" help:"Seed for the initial weights and the per-epoch shuffles."`
+	Out       string `short:"o" type:"path" placeholder:"DIR" help:"Output folder (default: a new runs/<timestamp>-k<K>-<device>). An existing one must be empty."`
+	Overwrite bool   `help:"Replace an --out folder that holds a previous run's outputs (it is removed whole first)."`
 	dataDirFlag
 }
 
@@ -107,6 +107,14 @@ func (c *TrainCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
+	// The folder before the data: a download is wasted on a run that
+	// could not save its results.
+	dir, err := prepareOut(c.Out, defaultRunName(time.Now(), fmt.Sprintf("k%d-%s", c.Kernel, b.Name())), c.Overwrite)
+	if err != nil {
+		return err
+	}
+	defer dir.removeIfEmpty()
+	c.Out = dir.path
 	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
 	if err != nil {
 		return err
@@ -115,11 +123,12 @@ func (c *TrainCmd) Run(ctx context.Context) error {
 	return err
 }
 
-// run trains on b with the command's settings, writes the run's folder and
-// prints its results to results (stdout for train; for a bench grid, whose
-// results are the comparison, stderr): the whole of `train` after the
-// backend and the data, and each run of a bench grid. Progress goes to
-// stderr. The record is nil when nothing was measured.
+// run trains on b with the command's settings, writes the run's folder
+// (c.Out, prepared by the caller) and prints its results to results (stdout
+// for train; for a bench grid, whose results are the comparison, stderr):
+// the whole of `train` after the backend and the data, and each run of a
+// bench grid. Progress goes to stderr. The record is nil when nothing was
+// measured, and then nothing is written.
 // A Ctrl-C that stopped the run returns the record and interrupted{}.
 func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet *mnist.Set,
 	newView func(total int, out *os.File) *progressView, results io.Writer) (*runRecord, error) {
@@ -139,12 +148,6 @@ func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet
 		return nil, err
 	}
 	out := c.Out
-	if out == "" {
-		out = filepath.Join("runs", fmt.Sprintf("%s-k%d-%s", time.Now().Format("20060102-150405"), c.Kernel, b.Name()))
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, fmt.Errorf("output folder: %w", err)
-	}
 	total, _, _ := spec.Counts()
 	fmt.Fprintf(os.Stderr, "training k=%d on %s (%s): %d train / %d test images, batch %d, %d epoch(s), %s params, test loss every %s\n",
 		c.Kernel, b.Name(), b.Device(), trainSet.N, testSet.N, c.BatchSize, c.Epochs, model.Thousands(total), everyText(testEvery))
@@ -160,12 +163,19 @@ func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet
 	if res == nil {
 		return nil, runErr
 	}
+	if res.Interrupted && len(res.Steps) == 0 && runErr == nil {
+		// Stopped before the first step: untrained weights are no result.
+		return nil, interrupted{early: true}
+	}
 	run := &runRecord{cmd: c, device: b, spec: spec, model: m, res: res, testEvery: testEvery, evalBatch: evalBatch,
 		trainN: trainSet.N, testN: testSet.N, out: out, runErr: runErr}
-	if err := run.write(); err != nil {
-		return run, errors.Join(runErr, err)
+	// Every file that can be written is, and the results reach the terminal
+	// even when some could not.
+	writeErr := run.write(ctx)
+	run.print(results, writeErr)
+	if writeErr != nil {
+		return run, errors.Join(runErr, writeErr)
 	}
-	run.print(results)
 	if runErr != nil {
 		return run, runErr
 	}
@@ -185,10 +195,14 @@ func everyText(n int) string {
 	return fmt.Sprintf("%d steps", n)
 }
 
-// interrupted is the error of a run stopped by Ctrl-C after saving its results.
-type interrupted struct{}
+// interrupted is the error of a run stopped by Ctrl-C after saving its
+// results, or, with early set, before it had measured anything.
+type interrupted struct{ early bool }
 
-func (interrupted) Error() string {
+func (e interrupted) Error() string {
+	if e.early {
+		return "interrupted before the first training step: nothing was measured, nothing written"
+	}
 	return "interrupted: stopped early; the results measured so far were written"
 }
 func (interrupted) ExitCode() int { return 130 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"image/png"
 	"math"
 	"math/rand/v2"
@@ -385,6 +387,16 @@ func writeCheckpoint(t *testing.T, k int) string {
 	return path
 }
 
+// craftedCheckpoint lays out a checkpoint around header with a valid CRC
+// and no tensor data, as a hostile file would.
+func craftedCheckpoint(header string) []byte {
+	b := []byte("MNISTGPU")
+	b = binary.LittleEndian.AppendUint32(b, 1)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(header)))
+	b = append(b, header...)
+	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+}
+
 func TestEvalBadCheckpoint(t *testing.T) {
 	good, err := os.ReadFile(writeCheckpoint(t, 3))
 	if err != nil {
@@ -399,6 +411,8 @@ func TestEvalBadCheckpoint(t *testing.T) {
 		{"truncated", good[:len(good)-1000], "not a valid checkpoint"},
 		{"empty", nil, "signature"},
 		{"not a checkpoint", []byte("step,epoch,batch_loss\n1,1,2.30\n"), "signature"},
+		// Once a panic in make: the shape's product passes 2^63.
+		{"huge shape", craftedCheckpoint(`{"config":{"kernel":3},"tensors":[{"name":"w","shape":[2305843009213693953]}]}`), "more values than the limit"},
 	}
 	data := synthDir(t)
 	for _, c := range cases {

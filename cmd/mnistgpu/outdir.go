@@ -1,0 +1,182 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mnistgpu/mnistgpu/internal/benchreport"
+)
+
+// The output-folder policy, as Keras and Lightning users expect it: a run
+// never writes into a folder that holds another run's files (it refuses, or
+// --overwrite replaces the folder whole), default names are unique even for
+// runs started in the same second, and the folder is known to be writable
+// before any data is loaded or any step trained.
+
+// runFiles are the names a train run writes into its folder.
+var runFiles = []string{"metrics.csv", "class_accuracy.csv", "confusion_matrix.csv",
+	"loss_curves.png", "class_accuracy.png", "summary.json", "model.ckpt"}
+
+// outDir is a prepared output folder.
+type outDir struct {
+	path    string
+	created bool // by this run, so it may remove it again while empty
+}
+
+// removeIfEmpty takes back a folder this run created and never wrote to
+// (a run that failed or was stopped before measuring anything). A folder
+// the user made is left alone, and a folder with files cannot be removed.
+func (d outDir) removeIfEmpty() {
+	if d.created {
+		_ = os.Remove(d.path)
+	}
+}
+
+// defaultRunName is the default folder name's stem, e.g. 20261204-181500-k3-cpu.
+func defaultRunName(now time.Time, what string) string {
+	return now.Format("20060102-150405") + "-" + what
+}
+
+// prepareOut makes the output folder ready for a new run. An empty out is
+// a fresh folder under runs/ named from stem; an existing folder must be
+// empty, or, with overwrite, hold nothing but a run's outputs, which are
+// then removed. Either way the folder is then checked to take a file.
+func prepareOut(out, stem string, overwrite bool) (outDir, error) {
+	if out == "" {
+		path, err := newRunDir("runs", stem)
+		if err != nil {
+			return outDir{}, fmt.Errorf("output folder: %w", err)
+		}
+		return outDir{path, true}, checkWritable(path)
+	}
+	d := outDir{path: out}
+	entries, err := os.ReadDir(out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return outDir{}, fmt.Errorf("output folder: %w", err)
+		}
+		d.created = true
+	case err != nil:
+		return outDir{}, fmt.Errorf("output folder: %w", err)
+	case len(entries) > 0 && !overwrite:
+		return outDir{}, fmt.Errorf("output folder %s already holds %s; choose another --out, or add --overwrite to replace that folder whole", out, listNames(entries))
+	case len(entries) > 0:
+		if stray := notRunOutput(out); stray != "" {
+			return outDir{}, fmt.Errorf("--overwrite: %s holds %s, which no run writes; it is not replaced (remove or move it yourself)", out, stray)
+		}
+		if err := os.RemoveAll(out); err != nil {
+			return outDir{}, fmt.Errorf("--overwrite: %w", err)
+		}
+		if err := os.Mkdir(out, 0o755); err != nil {
+			return outDir{}, fmt.Errorf("--overwrite: %w", err)
+		}
+		d.created = true
+	}
+	if err := checkWritable(out); err != nil {
+		d.removeIfEmpty()
+		return outDir{}, err
+	}
+	return d, nil
+}
+
+// newRunDir creates parent/stem, or parent/stem-2, -3, ... when that
+// exists: Mkdir fails on an existing folder, so two runs started in the
+// same second, even at once, never share one.
+func newRunDir(parent, stem string) (string, error) {
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", err
+	}
+	for i := 1; i <= 1000; i++ {
+		name := stem
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", stem, i)
+		}
+		path := filepath.Join(parent, name)
+		err := os.Mkdir(path, 0o755)
+		if err == nil {
+			return path, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%s: %s-2 … %s-1000 all exist", parent, stem, stem)
+}
+
+// checkWritable writes, syncs and removes a small file, so that a read-only
+// or full disk stops the run now rather than after training.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("output folder %s is not writable: %w", dir, err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(make([]byte, 4096))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("output folder %s cannot take a file: %w", dir, err)
+	}
+	return nil
+}
+
+// notRunOutput names the first entry of dir (or of a bench run's folder in
+// it) that no train or bench run writes, or "" when there is none.
+func notRunOutput(dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return dir
+	}
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case e.IsDir() && isRunDirName(name):
+			if stray := notRunOutput(filepath.Join(dir, name)); stray != "" {
+				return filepath.Join(name, stray)
+			}
+		case e.IsDir():
+			return name + "/"
+		case slices.Contains(runFiles, name), slices.Contains(benchreport.Files, name), isTemp(name):
+		default:
+			return name
+		}
+	}
+	return ""
+}
+
+// isRunDirName matches a bench run's folder, k<K>-seed<S>.
+func isRunDirName(name string) bool {
+	var k int
+	var seed uint64
+	n, err := fmt.Sscanf(name, "k%d-seed%d", &k, &seed)
+	return err == nil && n == 2 && name == runDir(k, seed)
+}
+
+// isTemp matches what an interrupted atomic write or writability check leaves.
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && (strings.Contains(name, ".tmp-") || strings.HasPrefix(name, ".write-check-"))
+}
+
+// listNames shows a few of a folder's entries for an error message.
+func listNames(entries []os.DirEntry) string {
+	var names []string
+	for _, e := range entries[:min(len(entries), 3)] {
+		names = append(names, e.Name())
+	}
+	s := strings.Join(names, ", ")
+	if len(entries) > 3 {
+		s += fmt.Sprintf(" and %d more", len(entries)-3)
+	}
+	return s
+}
