@@ -44,6 +44,11 @@ train does, keeps the finished runs and writes the report from them, marked part
 The training flags (--device, --epochs, --batch-size, --test-every, --limit-train, ...) apply to every run.`
 }
 
+// maxSeeds bounds --seeds: the grid, its report and its per-run records are
+// held in memory, and a thousand seeds per kernel are days of training
+// already; more is a mistyped number, not a benchmark.
+const maxSeeds = 1000
+
 // Validate refuses a bad grid before any work starts.
 func (c *BenchCmd) Validate() error {
 	kernels, err := parseKernels(c.Kernels)
@@ -51,8 +56,8 @@ func (c *BenchCmd) Validate() error {
 		return err
 	}
 	c.kernels = kernels
-	if c.Seeds < 1 {
-		return fmt.Errorf("--seeds %d: must be ≥ 1 (runs per kernel)", c.Seeds)
+	if c.Seeds < 1 || c.Seeds > maxSeeds {
+		return fmt.Errorf("--seeds %d: must be 1 to %d (runs per kernel)", c.Seeds, maxSeeds)
 	}
 	if c.FirstSeed > math.MaxUint64-uint64(c.Seeds-1) {
 		return fmt.Errorf("--first-seed %d: the last seed would overflow", c.FirstSeed)

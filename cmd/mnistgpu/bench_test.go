@@ -33,10 +33,10 @@ func TestBenchBadGrid(t *testing.T) {
 		{[]string{"--kernels", ""}, []string{"--kernels", "empty list"}},
 		{[]string{"--kernels", "3,,5"}, []string{"--kernels", "not a kernel size"}},
 		{[]string{"--kernels", "three"}, []string{"--kernels", `"three"`, "not a kernel size"}},
-		{[]string{"--seeds", "0"}, []string{"--seeds 0", "≥ 1"}},
-		{[]string{"--seeds=-2"}, []string{"--seeds -2", "≥ 1"}},
+		{[]string{"--seeds", "0"}, []string{"--seeds 0", "1 to 1000"}},
+		{[]string{"--seeds=-2"}, []string{"--seeds -2", "1 to 1000"}},
 		{[]string{"--seeds", "x"}, []string{"--seeds", "x"}},
-		{[]string{"--epochs", "0"}, []string{"--epochs 0", "≥ 1"}},
+		{[]string{"--epochs", "0"}, []string{"--epochs 0", "1 to 10000"}},
 		{[]string{"--test-every=-1"}, []string{"--test-every", "-1"}},
 		{[]string{"--device", "tpu"}, []string{"--device", "tpu"}},
 	}

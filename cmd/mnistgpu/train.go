@@ -64,17 +64,24 @@ func (c *TrainCmd) Validate() error {
 	return c.trainFlags.check()
 }
 
+// maxEpochs bounds --epochs: every step's record stays in memory for the
+// reports (48 bytes each, 938 steps per MNIST epoch at batch 64), so 10,000
+// epochs already hold about 450 MB of them, and take weeks on a GPU.
+const maxEpochs = 10_000
+
 // check validates the shared flags; bench calls it too (it is not named
 // Validate so that kong's hooks do not run it a second time).
 func (c *trainFlags) check() error {
-	if c.Epochs < 1 {
-		return fmt.Errorf("--epochs %d: must be ≥ 1", c.Epochs)
+	if c.Epochs < 1 || c.Epochs > maxEpochs {
+		return fmt.Errorf("--epochs %d: must be 1 to %d", c.Epochs, maxEpochs)
 	}
 	if c.BatchSize < 1 {
 		return fmt.Errorf("--batch-size %d: must be ≥ 1", c.BatchSize)
 	}
-	if !(c.LR > 0) || math.IsInf(c.LR, 0) {
-		return fmt.Errorf("--lr %g: must be a finite number > 0", c.LR)
+	// Training runs in float32: a rate that float32 rounds to 0 or to
+	// infinity (1e-50, 1e39) is refused here, not after the data is loaded.
+	if lr := float32(c.LR); !(lr > 0) || math.IsInf(float64(lr), 0) {
+		return fmt.Errorf("--lr %g: must be a finite number > 0 in float32 (about 1.4e-45 to 3.4e38)", c.LR)
 	}
 	if c.LimitTrain < 0 || c.LimitTest < 0 {
 		return fmt.Errorf("--limit-train/--limit-test: must be ≥ 0 (0 = all)")

@@ -90,6 +90,9 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if perEpoch := (trainSet.N + o.BatchSize - 1) / o.BatchSize; perEpoch > 0 && o.Epochs > math.MaxInt/perEpoch {
+		return nil, fmt.Errorf("%d epochs of %d steps: more steps than an int counts", o.Epochs, perEpoch)
+	}
 	start := time.Now()
 	res := &Result{}
 	defer func() { res.Total = time.Since(start) }()
@@ -131,7 +134,9 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 	total := stepsPerEpoch * o.Epochs
 	shuffle := NewShuffler(o.Seed)
 	step := 0
-	res.Steps = make([]metrics.Step, 0, total)
+	// One epoch's records up front; a long run grows the slice as it goes,
+	// so memory follows the steps actually trained, not --epochs.
+	res.Steps = make([]metrics.Step, 0, stepsPerEpoch)
 	pending := make([]int, 0, flushWindow) // batch sizes of steps whose stats are not read yet
 
 	var trainStart time.Time

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/mnistgpu/mnistgpu/cpu"
@@ -223,4 +224,33 @@ func TestOptionsValidate(t *testing.T) {
 	if err := options().Validate(); err != nil {
 		t.Errorf("good options rejected: %v", err)
 	}
+}
+
+// The per-step records were once preallocated for the whole run, so a huge
+// Epochs died in make before the first step (out of memory, or a panic
+// near MaxInt). Now memory follows the steps trained, and a step count
+// that overflows is refused.
+func TestHugeEpochs(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	o := options()
+	o.BatchSize = 64 // one step per epoch of 64 images
+	o.OnProgress = func(p train.Progress) {
+		if p.Done >= 2 {
+			cancel()
+		}
+	}
+	for _, epochs := range []int{1 << 40, math.MaxInt / 2} {
+		o.Epochs = epochs
+		res, err := train.Run(ctx, newModel(t, 3, 1), blocks(64, 1), blocks(20, 2), o)
+		if err != nil || !res.Interrupted {
+			t.Fatalf("Epochs %d: err %v; want a run that starts and is interrupted", epochs, err)
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+	}
+	o.Epochs = math.MaxInt/2 + 1
+	o.BatchSize = 32 // two steps per epoch: the total overflows
+	if _, err := train.Run(ctx, newModel(t, 3, 1), blocks(64, 1), blocks(20, 2), o); err == nil || !strings.Contains(err.Error(), "more steps than") {
+		t.Errorf("Epochs %d of 2 steps: err %v, want an overflow error", o.Epochs, err)
+	}
+	cancel()
 }
