@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -239,7 +240,7 @@ func TestHugeEpochs(t *testing.T) {
 			cancel()
 		}
 	}
-	for _, epochs := range []int{1 << 40, math.MaxInt / 2} {
+	for _, epochs := range []int{1 << (strconv.IntSize - 24), math.MaxInt / 2} { // 1<<40 on 64-bit
 		o.Epochs = epochs
 		res, err := train.Run(ctx, newModel(t, 3, 1), blocks(64, 1), blocks(20, 2), o)
 		if err != nil || !res.Interrupted {
