@@ -71,13 +71,26 @@ train-k5: build
 bench-k35: build
 	$(BIN) bench --kernels 3,5 --device cpu --epochs 1 --seeds 3 --out docs/results/bench-cpu
 
-# GPU check: build here (no CUDA needed), run on a GPU machine with bin/ and
-# .devdata/ carried: bash scripts/gpu-check.sh
+# GPU check: build here (no CUDA needed), then on the x86-64 GPU machine run
+# bash scripts/gpu-check.sh carrying exactly $(GPU_CARRY) (under the device
+# call's 64 MiB). Binaries stripped (-s -w): about a third of the size.
+MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
+MNIST_CACHE ?= $(HOME)/.cache/mnistgpu/mnist
+GPU_CARRY   := bin/mnistgpu bin/gpu.test bin/cuda.test $(addprefix .devdata/,$(MNIST_FILES))
 gpu-check-build:
-	$(GO) build -o $(BIN) ./cmd/mnistgpu
-	$(GO) test -c -o bin/gpu.test ./gpu/
-	$(GO) test -c -o bin/cuda.test ./gpu/internal/cuda/
-	@echo "built $(BIN), bin/gpu.test, bin/cuda.test: run scripts/gpu-check.sh on the GPU machine"
+	@test "$$($(GO) env GOOS)/$$($(GO) env GOARCH)" = linux/amd64 || \
+		{ echo "gpu-check-build: the GPU machine is linux/amd64 and the backend needs cgo; build on such a machine"; exit 1; }
+	CGO_ENABLED=1 $(GO) build -ldflags='-s -w' -o bin/mnistgpu ./cmd/mnistgpu
+	CGO_ENABLED=1 $(GO) test -c -ldflags='-s -w' -o bin/gpu.test ./gpu/
+	CGO_ENABLED=1 $(GO) test -c -ldflags='-s -w' -o bin/cuda.test ./gpu/internal/cuda/
+	@mkdir -p .devdata
+	@for f in $(MNIST_FILES); do test -f .devdata/$$f || cp "$(MNIST_CACHE)/$$f" .devdata/ 2>/dev/null || true; done
+	bin/mnistgpu data verify --data-dir .devdata || bin/mnistgpu data fetch --data-dir .devdata
+	@carry=$$(du -cb $(GPU_CARRY) | tail -1 | cut -f1); tree=$$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1); \
+		echo "carry: $(GPU_CARRY)"; \
+		echo "with the tracked tree: $$(( (carry + tree) / 1048576 )) MiB of the device call's 64"; \
+		test $$((carry + tree)) -lt 67108864 || { echo "gpu-check-build: more than 64 MiB would travel"; exit 1; }
+	@echo "then on the GPU machine: bash scripts/gpu-check.sh [--stage N]"
 
 clean:
 	rm -rf bin
