@@ -14,7 +14,7 @@ import (
 
 // TestTrainingPinned pins four training steps on the CPU backend to the bit:
 // each step's loss sum and correct count, and a hash of every parameter and
-// moving statistic afterwards. The values were recorded before the graph
+// moving statistic afterwards and of an inference pass's logits. The values were recorded before the graph
 // was rewritten in layer units, so a refactor that changes one rounding
 // anywhere in the forward pass, the backward pass or Adam fails here. They
 // hold for the AVX-512 kernels; the AVX2 and portable paths round
@@ -26,10 +26,10 @@ func TestTrainingPinned(t *testing.T) {
 	for _, tc := range []struct {
 		kernel int
 		losses []uint32 // float32 bits: loss sum, correct count, per step
-		values uint64   // FNV-1a of every parameter's float32 bits, in table order
+		values uint64   // FNV-1a of every parameter's float32 bits in table order, then the logits'
 	}{
-		{3, []uint32{0x42422e4b, 0x3f800000, 0x42329381, 0x3f800000, 0x422d41fa, 0x40000000, 0x4221b63e, 0x3f800000}, 0x78258285554857c3},
-		{5, []uint32{0x424bc57d, 0x0, 0x423b1ba5, 0x3f800000, 0x42456b31, 0x40000000, 0x4234bc08, 0x40000000}, 0xd454eb6f3ae14d3b},
+		{3, []uint32{0x42422e4b, 0x3f800000, 0x42329381, 0x3f800000, 0x422d41fa, 0x40000000, 0x4221b63e, 0x3f800000}, 0x8760735ebcdb454b},
+		{5, []uint32{0x424bc57d, 0x0, 0x423b1ba5, 0x3f800000, 0x42456b31, 0x40000000, 0x4234bc08, 0x40000000}, 0xe303915c9560cadd},
 	} {
 		t.Run(fmt.Sprintf("k=%d", tc.kernel), func(t *testing.T) {
 			losses, values := pinnedRun(t, tc.kernel)
@@ -41,7 +41,8 @@ func TestTrainingPinned(t *testing.T) {
 }
 
 // pinnedRun trains four steps on batches of 16 (each different) and returns the float32
-// bits of each step's statistics and a hash of the parameters after.
+// bits of each step's statistics and a hash of the parameters after and
+// of the logits of an inference pass over the first batch.
 func pinnedRun(t *testing.T, kernel int) ([]uint32, uint64) {
 	t.Helper()
 	be := cpu.New()
@@ -65,15 +66,30 @@ func pinnedRun(t *testing.T, kernel int) ([]uint32, uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Then an inference pass over the first batch, whose logits go into the hash too.
+	infer, err := m.NewBatch(n, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.GatherBatch(infer.X, infer.Labels, ds, perm, 0)
+	m.Forward(infer)
+	logits := make([]float32, n*model.NumClasses)
+	if err := be.Download(logits, infer.Logits); err != nil {
+		t.Fatal(err)
+	}
 	h := fnv.New64a()
 	var word [4]byte
-	for _, p := range m.Spec.Params {
-		for _, v := range values[p.Name] {
+	hash := func(vs []float32) {
+		for _, v := range vs {
 			b := math.Float32bits(v)
 			word[0], word[1], word[2], word[3] = byte(b), byte(b>>8), byte(b>>16), byte(b>>24)
 			h.Write(word[:])
 		}
 	}
+	for _, p := range m.Spec.Params {
+		hash(values[p.Name])
+	}
+	hash(logits)
 	bits := make([]uint32, len(got))
 	for i, v := range got {
 		bits[i] = math.Float32bits(v)
