@@ -6,12 +6,6 @@ import (
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
-// The CPU backend fuses the ReLUs next to batch norm into its passes.
-var (
-	_ backend.ReLUBatchNorm    = (*Backend)(nil)
-	_ backend.BatchNormAddReLU = (*Backend)(nil)
-)
-
 // bnShape checks that x (M, C) and every per-channel tensor fit; C is the last axis of x.
 func (c *Backend) bnShape(op string, x backend.Tensor, perChannel ...backend.Tensor) (m, ch int, ok bool) {
 	s := x.Shape()
@@ -124,7 +118,7 @@ func (c *Backend) addGroups(partial []float64, groups, ch int) (s1, s2 []float64
 
 // batchSums returns Σx and Σx² per channel of x (max(x, 0) with relu),
 // added up image by image (x's first axis) and then over the images in
-// order: the order in which Conv2DBatchStats adds up the tiles it writes,
+// order: the order in which conv2DBatchStats adds up the tiles it writes,
 // so both give the same bits. The sums are float64 and a float32 value
 // squares exactly in float64, so E[x²]-E[x]² keeps about 1e-14·(1 +
 // mean²/variance) of the variance: no shift towards the mean is needed for
@@ -153,14 +147,14 @@ func (c *Backend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, moving
 	c.batchNormTrain("batchnorm train", y, saveMean, saveInvStd, x, nil, gamma, beta, movingMean, movingVar, momentum, eps, rowSteps{})
 }
 
-// ReLUBatchNormTrain is BatchNormTrain of max(x, 0), which it never stores.
-func (c *Backend) ReLUBatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+// reluBatchNormTrain is BatchNormTrain of max(x, 0), which it never stores.
+func (c *Backend) reluBatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
 	c.batchNormTrain("relu batchnorm train", y, saveMean, saveInvStd, x, nil, gamma, beta, movingMean, movingVar, momentum, eps, rowSteps{reluIn: true})
 }
 
-// BatchNormAddReLUTrain writes y = max(BatchNormTrain(x) + z, 0), z nil for
+// batchNormAddReLUTrain writes y = max(BatchNormTrain(x) + z, 0), z nil for
 // none, in the pass that normalizes.
-func (c *Backend) BatchNormAddReLUTrain(y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+func (c *Backend) batchNormAddReLUTrain(y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
 	c.batchNormTrain("batchnorm add relu train", y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar, momentum, eps, rowSteps{reluOut: true})
 }
 
@@ -180,14 +174,14 @@ func (c *Backend) BatchNormInfer(y, x, gamma, beta, movingMean, movingVar backen
 	c.batchNormInfer("batchnorm infer", y, x, nil, gamma, beta, movingMean, movingVar, eps, rowSteps{})
 }
 
-// ReLUBatchNormInfer is BatchNormInfer of max(x, 0); it may run in place.
-func (c *Backend) ReLUBatchNormInfer(y, x, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+// reluBatchNormInfer is BatchNormInfer of max(x, 0); it may run in place.
+func (c *Backend) reluBatchNormInfer(y, x, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
 	c.batchNormInfer("relu batchnorm infer", y, x, nil, gamma, beta, movingMean, movingVar, eps, rowSteps{reluIn: true})
 }
 
-// BatchNormAddReLUInfer writes y = max(BatchNormInfer(x) + z, 0), z nil for
+// batchNormAddReLUInfer writes y = max(BatchNormInfer(x) + z, 0), z nil for
 // none; y may be x or z.
-func (c *Backend) BatchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+func (c *Backend) batchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
 	c.batchNormInfer("batchnorm add relu infer", y, x, z, gamma, beta, movingMean, movingVar, eps, rowSteps{reluOut: true})
 }
 
@@ -276,9 +270,9 @@ func (c *Backend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, s
 	c.batchNormBackward("batchnorm backward", dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd, rowSteps{})
 }
 
-// ReLUBatchNormBackward is the gradient of ReLUBatchNormTrain: that of
+// reluBatchNormBackward is the gradient of reluBatchNormTrain: that of
 // BatchNormBackward at max(x, 0), passed back where x > 0.
-func (c *Backend) ReLUBatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor) {
+func (c *Backend) reluBatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor) {
 	c.batchNormBackward("relu batchnorm backward", dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd, rowSteps{reluIn: true, maskOut: true})
 }
 
@@ -293,7 +287,7 @@ func (c *Backend) batchNormBackward(op string, dx, dgamma, dbeta, dy, x, gamma, 
 }
 
 // saveBackwardSums writes dbeta = Σdy and dgamma = Σdy·x̂ = invStd·Σdy·(x-mean)
-// from the float64 sums, added up per image (the order Conv2DBackwardBN
+// from the float64 sums, added up per image (the order conv2DBackwardBN
 // adds its tiles in).
 func (c *Backend) saveBackwardSums(sumDy, sumDyXc []float64, dgamma, dbeta, saveInvStd backend.Tensor) {
 	db, dg, invStd := f32(dbeta), f32(dgamma), f32(saveInvStd)

@@ -71,15 +71,15 @@ func BenchmarkApplyWorkingSet(b *testing.B) {
 			xs[i], ys[i] = upload(b, c, randVals(r, numElements(shape), 2), shape...), c.Alloc(shape...)
 		}
 		// Real statistics for the apply, then one untimed pass.
-		c.ReLUBatchNormTrain(ys[0], p.saveMean, p.saveInvStd, xs[0], p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+		c.reluBatchNormTrain(ys[0], p.saveMean, p.saveInvStd, xs[0], p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
 		for i := range sets {
-			c.ReLUBatchNormApply(ys[i], xs[i], p.gamma, p.beta, p.saveMean, p.saveInvStd)
+			c.reluBatchNormApply(ys[i], xs[i], p.gamma, p.beta, p.saveMean, p.saveInvStd)
 		}
 		b.Run(fmt.Sprintf("sets=%d/%dMiB", sets, sets*2*numElements(shape)*4>>20), func(b *testing.B) {
 			b.SetBytes(int64(2 * numElements(shape) * 4))
 			i := 0
 			for b.Loop() {
-				c.ReLUBatchNormApply(ys[i], xs[i], p.gamma, p.beta, p.saveMean, p.saveInvStd)
+				c.reluBatchNormApply(ys[i], xs[i], p.gamma, p.beta, p.saveMean, p.saveInvStd)
 				i = (i + 1) % sets
 			}
 			mustSync(b, c)

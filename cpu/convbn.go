@@ -6,13 +6,12 @@ import (
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
-var _ backend.ConvBatchNorm = (*Backend)(nil)
 
-// Conv2DBatchStats is Conv2D plus the batch statistics of its output: the
+// conv2DBatchStats is Conv2D plus the batch statistics of its output: the
 // direct convolution adds each tile up while it is in L1 (an outputStats
 // epilogue); elsewhere a pass over y does, image by image like batchSums,
 // so both paths and BatchNormTrain agree to the bit.
-func (c *Backend) Conv2DBatchStats(y, saveMean, saveInvStd, x, w, b backend.Tensor, pad int, relu bool, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+func (c *Backend) conv2DBatchStats(y, saveMean, saveInvStd, x, w, b backend.Tensor, pad int, relu bool, movingMean, movingVar backend.Tensor, momentum, eps float32) {
 	const op = "conv2d batch stats"
 	g, ok := c.convGeometry(op, y, x, w, pad)
 	if !ok || !c.sameLen(op, g.cout, b, saveMean, saveInvStd, movingMean, movingVar) {
@@ -29,11 +28,11 @@ func (c *Backend) Conv2DBatchStats(y, saveMean, saveInvStd, x, w, b backend.Tens
 	c.saveBatchStats(s1, s2, y.Len()/g.cout, saveMean, saveInvStd, movingMean, movingVar, momentum, eps)
 }
 
-func (c *Backend) ReLUBatchNormApply(y, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
+func (c *Backend) reluBatchNormApply(y, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
 	c.batchNormApply("relu batchnorm apply", y, x, nil, gamma, beta, saveMean, saveInvStd, rowSteps{reluIn: true})
 }
 
-func (c *Backend) BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd backend.Tensor) {
+func (c *Backend) batchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd backend.Tensor) {
 	c.batchNormApply("batchnorm add relu apply", y, x, z, gamma, beta, saveMean, saveInvStd, rowSteps{reluOut: true})
 }
 
@@ -45,14 +44,42 @@ func (c *Backend) batchNormApply(op string, y, x, z, gamma, beta, saveMean, save
 	c.affineInto(op, y, x, z, c.normalizing(f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), s))
 }
 
-var _ backend.ConvBackwardBatchNorm = (*Backend)(nil)
 
-// Conv2DBackwardBN computes the pending dy of from as the direct
+// bnGradient is a batch norm's input gradient once its dgamma and dbeta
+// are known: batchNormBackward(dx, DGamma, DBeta, G, X, Gamma, SaveMean,
+// SaveInvStd) — reluBatchNormBackward with ReLUX — writes it into dx. The
+// zero value means none.
+type bnGradient struct {
+	G, X                                       backend.Tensor
+	ReLUX                                      bool
+	Gamma, SaveMean, SaveInvStd, DGamma, DBeta backend.Tensor
+}
+
+// bnSums carries a convolution's input gradient g on into the batch norm
+// before it: g = g + Addend (unless nil), then g = 0 where Mask ≤ 0 (unless
+// nil: ReLUBackward(g, g, Mask)), and DGamma and DBeta are written as
+// BatchNormBackward(…, DGamma, DBeta, g, X, …, SaveMean, SaveInvStd) —
+// reluBatchNormBackward with ReLUX — would. The zero value means none.
+type bnSums struct {
+	Addend, Mask, X                     backend.Tensor
+	ReLUX                               bool
+	SaveMean, SaveInvStd, DGamma, DBeta backend.Tensor
+}
+
+// conv2DBackwardBN is Conv2DBackward(dx, dw, db, dy, x, w, pad) where dy
+// is first set to the input gradient that from describes, unless from is
+// the zero value, and then, unless next is the zero value, dx is carried
+// on as next says. With from given, dy is scratch whose contents
+// afterwards are unspecified; with from the zero value, dy is the given
+// gradient and is only read. from.G may be dx: it is read before dx is
+// written.
+//
+// It computes the pending dy of from as the direct
 // convolution pads it (pendingGradient) and runs next as the epilogue of
 // the direct input-gradient convolution (tileEpilogue); elsewhere each
 // runs as the separate pass it stands for, adding up image by image like
 // BatchNormBackward, so that both paths agree to the bit.
-func (c *Backend) Conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int, from backend.BatchNormGradient, next backend.BatchNormSums) {
+func (c *Backend) conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int, from bnGradient, next bnSums) {
 	const op = "conv2d backward batchnorm"
 	geom, ok := c.convBackwardShapes(op, dx, dw, db, dy, x, w, pad)
 	if !ok || !c.gradientFits(op, from, dy, geom.cout) || !c.sumsFit(op, next, dx, geom.cin) {
@@ -92,13 +119,13 @@ func (c *Backend) Conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int,
 
 // gradientGiven and sumsGiven say whether from or next asks for anything:
 // the zero value does not (a half-filled one does, and fails its checks).
-func gradientGiven(from backend.BatchNormGradient) bool { return from != backend.BatchNormGradient{} }
+func gradientGiven(from bnGradient) bool { return from != bnGradient{} }
 
-func sumsGiven(next backend.BatchNormSums) bool { return next != backend.BatchNormSums{} }
+func sumsGiven(next bnSums) bool { return next != bnSums{} }
 
 // gradientFits checks from (if given) against dy of ch channels: every
 // tensor present, x and g shaped like dy.
-func (c *Backend) gradientFits(op string, from backend.BatchNormGradient, dy backend.Tensor, ch int) bool {
+func (c *Backend) gradientFits(op string, from bnGradient, dy backend.Tensor, ch int) bool {
 	if !gradientGiven(from) {
 		return true
 	}
@@ -115,7 +142,7 @@ func (c *Backend) gradientFits(op string, from backend.BatchNormGradient, dy bac
 
 // sumsFit checks next (if given) against the input gradient dx of cin
 // channels: dx present, every tensor next needs present and shaped like dx.
-func (c *Backend) sumsFit(op string, next backend.BatchNormSums, dx backend.Tensor, cin int) bool {
+func (c *Backend) sumsFit(op string, next bnSums, dx backend.Tensor, cin int) bool {
 	if !sumsGiven(next) {
 		return true
 	}
@@ -153,7 +180,7 @@ func (c *Backend) present(op, what string, ts ...backend.Tensor) bool {
 
 // pending describes from as a pendingGradient, its coefficients in a
 // buffer of their own (the convolution's passes must not overwrite them).
-func (c *Backend) pending(from backend.BatchNormGradient) *pendingGradient {
+func (c *Backend) pending(from bnGradient) *pendingGradient {
 	ch := from.Gamma.Len()
 	all := grown(&c.pendingCoeff, 3*ch)
 	f := backwardMap(all[:ch], all[ch:2*ch], all[2*ch:], from.X.Len()/ch, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta, gradientSteps(from.ReLUX))
@@ -170,7 +197,7 @@ func gradientSteps(reluX bool) rowSteps {
 	return rowSteps{}
 }
 
-func (c *Backend) BatchNormBackwardApply(dx backend.Tensor, from backend.BatchNormGradient) {
+func (c *Backend) batchNormBackwardApply(dx backend.Tensor, from bnGradient) {
 	const op = "batchnorm backward apply"
 	if !c.present(op, "dx and batch-norm gradient", dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta) ||
 		!c.gradientFits(op, from, dx, from.Gamma.Len()) {
@@ -179,13 +206,12 @@ func (c *Backend) BatchNormBackwardApply(dx backend.Tensor, from backend.BatchNo
 	c.backwardAffine(dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta, gradientSteps(from.ReLUX))
 }
 
-var _ backend.ConvBatchNormInfer = (*Backend)(nil)
 
-func (c *Backend) Conv2DReLUBatchNormInfer(y, x, w, b backend.Tensor, pad int, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+func (c *Backend) conv2DReLUBatchNormInfer(y, x, w, b backend.Tensor, pad int, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
 	c.convBatchNormInfer("conv2d relu batchnorm infer", y, x, w, b, pad, nil, gamma, beta, movingMean, movingVar, eps, rowSteps{reluIn: true})
 }
 
-func (c *Backend) Conv2DBatchNormAddReLUInfer(y, x, w, b backend.Tensor, pad int, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+func (c *Backend) conv2DBatchNormAddReLUInfer(y, x, w, b backend.Tensor, pad int, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
 	c.convBatchNormInfer("conv2d batchnorm add relu infer", y, x, w, b, pad, z, gamma, beta, movingMean, movingVar, eps, rowSteps{reluOut: true})
 }
 

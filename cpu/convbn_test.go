@@ -18,9 +18,9 @@ var forwardConvCases = []convCase{
 	{"gemm path, 16 out", nhwc{2, 6, 5, 3}, kernel{3, 3, 3, 16}, 1},
 }
 
-// TestConvBatchStats compares Conv2DBatchStats followed by
-// ReLUBatchNormApply or BatchNormAddReLUApply with Conv2D followed by
-// ReLUBatchNormTrain or BatchNormAddReLUTrain: the statistics are added in
+// TestConvBatchStats compares conv2DBatchStats followed by
+// reluBatchNormApply or batchNormAddReLUApply with Conv2D followed by
+// reluBatchNormTrain or batchNormAddReLUTrain: the statistics are added in
 // the same order (image by image, pixel by pixel), so every output, saved
 // statistic and moving statistic must match to the bit, on the direct
 // convolution (assembly and portable kernels) and on the GEMM path
@@ -48,18 +48,18 @@ func checkConvBatchStats(t *testing.T, c *Backend, tc convCase, relu bool, seed 
 	y, out := garbage(c, ys.n, ys.h, ys.w, ys.c), garbage(c, ys.n, ys.h, ys.w, ys.c)
 	c.Conv2D(y, in.x, in.w, in.b, tc.pad)
 	if relu {
-		c.ReLUBatchNormTrain(out, p.saveMean, p.saveInvStd, y, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+		c.reluBatchNormTrain(out, p.saveMean, p.saveInvStd, y, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
 	} else {
-		c.BatchNormAddReLUTrain(out, p.saveMean, p.saveInvStd, y, z, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+		c.batchNormAddReLUTrain(out, p.saveMean, p.saveInvStd, y, z, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
 	}
 
 	f := bn.upload(t, c)
 	fy, fout := garbage(c, ys.n, ys.h, ys.w, ys.c), garbage(c, ys.n, ys.h, ys.w, ys.c)
-	c.Conv2DBatchStats(fy, f.saveMean, f.saveInvStd, in.x, in.w, in.b, tc.pad, relu, f.movMean, f.movVar, bnMomentum, bnEps)
+	c.conv2DBatchStats(fy, f.saveMean, f.saveInvStd, in.x, in.w, in.b, tc.pad, relu, f.movMean, f.movVar, bnMomentum, bnEps)
 	if relu {
-		c.ReLUBatchNormApply(fout, fy, f.gamma, f.beta, f.saveMean, f.saveInvStd)
+		c.reluBatchNormApply(fout, fy, f.gamma, f.beta, f.saveMean, f.saveInvStd)
 	} else {
-		c.BatchNormAddReLUApply(fout, fy, z, f.gamma, f.beta, f.saveMean, f.saveInvStd)
+		c.batchNormAddReLUApply(fout, fy, z, f.gamma, f.beta, f.saveMean, f.saveInvStd)
 	}
 	checkBits(t, c, []string{"conv output", "batch norm output", "saved mean", "saved invstd", "moving mean", "moving var"},
 		[]backend.Tensor{fy, fout, f.saveMean, f.saveInvStd, f.movMean, f.movVar},
@@ -74,7 +74,7 @@ func TestConvBatchStatsBadShapes(t *testing.T) {
 	in := newConvInputs(t, c, tc, 5)
 	bn := newBNInputs(newRand(5), 31).upload(t, c)
 	y := c.Alloc(1, 4, 4, 32)
-	c.Conv2DBatchStats(y, bn.saveMean, bn.saveInvStd, in.x, in.w, in.b, tc.pad, true, bn.movMean, bn.movVar, bnMomentum, bnEps)
+	c.conv2DBatchStats(y, bn.saveMean, bn.saveInvStd, in.x, in.w, in.b, tc.pad, true, bn.movMean, bn.movVar, bnMomentum, bnEps)
 	if err := c.Sync(); err == nil {
 		t.Fatal("31 statistics for 32 channels: no error")
 	}
@@ -83,10 +83,10 @@ func TestConvBatchStatsBadShapes(t *testing.T) {
 	}
 }
 
-// TestConvBackwardBN compares Conv2DBackwardBN (followed by
-// BatchNormBackwardApply for its next batch norm) with the separate ops it
+// TestConvBackwardBN compares conv2DBackwardBN (followed by
+// batchNormBackwardApply for its next batch norm) with the separate ops it
 // stands for: the batch-norm backward pass that hands dy over
-// (BatchNormBackward or ReLUBatchNormBackward), Conv2DBackward, then Add,
+// (BatchNormBackward or reluBatchNormBackward), Conv2DBackward, then Add,
 // ReLUBackward and the next batch norm's backward pass. It covers the forms
 // the graph uses — dy given or pending, no next batch norm, a ReLU mask,
 // the shortcut's add into a batch norm of a ReLU, a nil dx — and must match
@@ -123,7 +123,7 @@ func TestConvBackwardBN(t *testing.T) {
 	})
 }
 
-// backwardForm is one form of Conv2DBackwardBN: from (dy pending from a
+// backwardForm is one form of conv2DBackwardBN: from (dy pending from a
 // batch norm, of a ReLU with fromReLU), next (the input gradient carried
 // into a batch norm's sums, with add and mask, of a ReLU with nextReLU),
 // and noDx (no input gradient).
@@ -164,7 +164,7 @@ func checkConvBackwardBN(t *testing.T, c *Backend, tc convCase, f backwardForm, 
 		mask = upload(t, c, maskVals, xShape...)
 	}
 	fromDg, fromDb := upload(t, c, randVals(r, ys.c, 1), ys.c), upload(t, c, randVals(r, ys.c, 1), ys.c)
-	from := backend.BatchNormGradient{G: in.dy, X: fromX, ReLUX: f.fromReLU, Gamma: fromP.gamma,
+	from := bnGradient{G: in.dy, X: fromX, ReLUX: f.fromReLU, Gamma: fromP.gamma,
 		SaveMean: fromP.saveMean, SaveInvStd: fromP.saveInvStd, DGamma: fromDg, DBeta: fromDb}
 
 	outputs := func() (dx, dw, db, dy, nextDx, dgamma, dbeta backend.Tensor) {
@@ -177,7 +177,7 @@ func checkConvBackwardBN(t *testing.T, c *Backend, tc convCase, f backwardForm, 
 	// The separate ops.
 	dx, dw, db, dy, nextDx, dgamma, dbeta := outputs()
 	if f.from {
-		c.BatchNormBackwardApply(dy, from)
+		c.batchNormBackwardApply(dy, from)
 	} else {
 		c.Copy(dy, in.dy)
 	}
@@ -190,27 +190,27 @@ func checkConvBackwardBN(t *testing.T, c *Backend, tc convCase, f backwardForm, 
 			c.ReLUBackward(dx, dx, mask)
 		}
 		if f.nextReLU {
-			c.ReLUBatchNormBackward(nextDx, dgamma, dbeta, dx, nextX, nextP.gamma, nextP.saveMean, nextP.saveInvStd)
+			c.reluBatchNormBackward(nextDx, dgamma, dbeta, dx, nextX, nextP.gamma, nextP.saveMean, nextP.saveInvStd)
 		} else {
 			c.BatchNormBackward(nextDx, dgamma, dbeta, dx, nextX, nextP.gamma, nextP.saveMean, nextP.saveInvStd)
 		}
 	}
 	// The fused op.
 	fdx, fdw, fdb, fdy, fnextDx, fdgamma, fdbeta := outputs()
-	var fromArg backend.BatchNormGradient
+	var fromArg bnGradient
 	if f.from {
 		fromArg = from
 	} else {
 		c.Copy(fdy, in.dy)
 	}
-	var nextArg backend.BatchNormSums
+	var nextArg bnSums
 	if f.next {
-		nextArg = backend.BatchNormSums{Addend: addend, Mask: mask, X: nextX, ReLUX: f.nextReLU,
+		nextArg = bnSums{Addend: addend, Mask: mask, X: nextX, ReLUX: f.nextReLU,
 			SaveMean: nextP.saveMean, SaveInvStd: nextP.saveInvStd, DGamma: fdgamma, DBeta: fdbeta}
 	}
-	c.Conv2DBackwardBN(fdx, fdw, fdb, fdy, in.x, in.w, tc.pad, fromArg, nextArg)
+	c.conv2DBackwardBN(fdx, fdw, fdb, fdy, in.x, in.w, tc.pad, fromArg, nextArg)
 	if f.next {
-		c.BatchNormBackwardApply(fnextDx, backend.BatchNormGradient{G: fdx, X: nextX, ReLUX: f.nextReLU, Gamma: nextP.gamma,
+		c.batchNormBackwardApply(fnextDx, bnGradient{G: fdx, X: nextX, ReLUX: f.nextReLU, Gamma: nextP.gamma,
 			SaveMean: nextP.saveMean, SaveInvStd: nextP.saveInvStd, DGamma: fdgamma, DBeta: fdbeta})
 	}
 	mustSync(t, c)
@@ -235,8 +235,8 @@ func TestConvBackwardBNBadInputs(t *testing.T) {
 	xShape := []int{2, 5, 5, 32}
 	type tensors struct {
 		dx, dw, db, dy backend.Tensor
-		from           backend.BatchNormGradient
-		next           backend.BatchNormSums
+		from           bnGradient
+		next           bnSums
 	}
 	setup := func(c *Backend) (convInputs, tensors) {
 		in := newConvInputs(t, c, tc, 9)
@@ -244,9 +244,9 @@ func TestConvBackwardBNBadInputs(t *testing.T) {
 		fromX, fromP := bnBackwardInputs(t, c, r, xShape)
 		nextX, nextP := bnBackwardInputs(t, c, r, xShape)
 		ts := tensors{dx: c.Alloc(xShape...), dw: c.Alloc(3, 3, 32, 32), db: c.Alloc(32), dy: c.Alloc(xShape...)}
-		ts.from = backend.BatchNormGradient{G: in.dy, X: fromX, Gamma: fromP.gamma, SaveMean: fromP.saveMean,
+		ts.from = bnGradient{G: in.dy, X: fromX, Gamma: fromP.gamma, SaveMean: fromP.saveMean,
 			SaveInvStd: fromP.saveInvStd, DGamma: c.Alloc(32), DBeta: c.Alloc(32)}
-		ts.next = backend.BatchNormSums{X: nextX, SaveMean: nextP.saveMean, SaveInvStd: nextP.saveInvStd,
+		ts.next = bnSums{X: nextX, SaveMean: nextP.saveMean, SaveInvStd: nextP.saveInvStd,
 			DGamma: c.Alloc(32), DBeta: c.Alloc(32)}
 		return in, ts
 	}
@@ -275,7 +275,7 @@ func TestConvBackwardBNBadInputs(t *testing.T) {
 			in, ts := setup(c)
 			mustSync(t, c)
 			bad.spoil(c, &ts)
-			c.Conv2DBackwardBN(ts.dx, ts.dw, ts.db, ts.dy, in.x, in.w, tc.pad, ts.from, ts.next)
+			c.conv2DBackwardBN(ts.dx, ts.dw, ts.db, ts.dy, in.x, in.w, tc.pad, ts.from, ts.next)
 			if err := c.Sync(); err == nil {
 				t.Fatal("no error")
 			}
@@ -292,16 +292,16 @@ func TestConvBackwardBNBadInputs(t *testing.T) {
 	}
 	t.Run("apply without a gradient", func(t *testing.T) {
 		c := New()
-		c.BatchNormBackwardApply(c.Alloc(xShape...), backend.BatchNormGradient{})
+		c.batchNormBackwardApply(c.Alloc(xShape...), bnGradient{})
 		if err := c.Sync(); err == nil {
 			t.Fatal("no error")
 		}
 	})
 }
 
-// TestConvBatchNormInfer compares Conv2DReLUBatchNormInfer and
-// Conv2DBatchNormAddReLUInfer (with and without z) with Conv2D followed by
-// ReLUBatchNormInfer or BatchNormAddReLUInfer, to the bit, on the direct
+// TestConvBatchNormInfer compares conv2DReLUBatchNormInfer and
+// conv2DBatchNormAddReLUInfer (with and without z) with Conv2D followed by
+// reluBatchNormInfer or batchNormAddReLUInfer, to the bit, on the direct
 // convolution (assembly and portable kernels) and on the GEMM path.
 func TestConvBatchNormInfer(t *testing.T) {
 	cases := forwardConvCases
@@ -321,11 +321,11 @@ func TestConvBatchNormInfer(t *testing.T) {
 					y, fy := garbage(c, shape...), garbage(c, shape...)
 					c.Conv2D(y, in.x, in.w, in.b, tc.pad)
 					if form == "relu, batch norm" {
-						c.ReLUBatchNormInfer(y, y, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
-						c.Conv2DReLUBatchNormInfer(fy, in.x, in.w, in.b, tc.pad, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
+						c.reluBatchNormInfer(y, y, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
+						c.conv2DReLUBatchNormInfer(fy, in.x, in.w, in.b, tc.pad, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
 					} else {
-						c.BatchNormAddReLUInfer(y, y, z, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
-						c.Conv2DBatchNormAddReLUInfer(fy, in.x, in.w, in.b, tc.pad, z, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
+						c.batchNormAddReLUInfer(y, y, z, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
+						c.conv2DBatchNormAddReLUInfer(fy, in.x, in.w, in.b, tc.pad, z, p.gamma, p.beta, p.movMean, p.movVar, bnEps)
 					}
 					mustSync(t, c)
 					checkClose(t, "output", download(t, c, fy), download(t, c, y), 0, 0)

@@ -39,7 +39,7 @@ type Backend struct {
 	// Each worker's two rows of normalized activations (poolbn.go).
 	pairScratch     []float32
 	offs, offsBytes []int
-	// The pending dy of Conv2DBackwardBN and its coefficients.
+	// The pending dy of conv2DBackwardBN and its coefficients.
 	pendingGrad  pendingGradient
 	pendingCoeff []float32
 	calls        []stridedCall

@@ -3,7 +3,7 @@ package cpu
 // The direct convolution, used where the AVX-512 strided kernel runs and
 // the output channels come in multiples of 32. The input is copied once
 // into a zero-padded image (or read where it is stored that way:
-// AllocPadded, or unpadded with room past its end); then, with the output
+// allocPadded, or unpadded with room past its end); then, with the output
 // pixels numbered along the padded width ("virtual pixels": v = oy·Wp +
 // ox, where ox ≥ OW are unused columns), tap (ky, kx) of every virtual
 // pixel reads the padded input at v + ky·Wp + kx. Consecutive pixels are

@@ -29,16 +29,16 @@ type epilogueKind int
 const (
 	noEpilogue epilogueKind = iota
 	// outputStats adds up Σy and Σy² for the batch norm after the
-	// convolution (Conv2DBatchStats).
+	// convolution (conv2DBatchStats).
 	outputStats
 	// inputGradient takes the gradient of a convolution's input on
 	// through the ReLU and into the sums of the batch norm before the
-	// convolution (Conv2DBackwardBN).
+	// convolution (conv2DBackwardBN).
 	inputGradient
 	// normalized applies an inference-mode batch norm (and its ReLU and
 	// residual sum) to the tile: its statistics are known beforehand, so
-	// the output is written once, normalized (Conv2DReLUBatchNormInfer,
-	// Conv2DBatchNormAddReLUInfer).
+	// the output is written once, normalized (conv2DReLUBatchNormInfer,
+	// conv2DBatchNormAddReLUInfer).
 	normalized
 )
 

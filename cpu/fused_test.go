@@ -79,7 +79,7 @@ func checkTensors(t *testing.T, c *Backend, what []string, got, want []backend.T
 	}
 }
 
-// TestReLUBatchNorm compares ReLUBatchNormTrain, Infer and Backward with
+// TestReLUBatchNorm compares reluBatchNormTrain, Infer and Backward with
 // ReLU followed by the plain batch norm ops, on pre-activations about half
 // of which are negative, some exactly zero.
 func TestReLUBatchNorm(t *testing.T) {
@@ -108,11 +108,11 @@ func TestReLUBatchNorm(t *testing.T) {
 
 			f := in.upload(t, c)
 			fy := garbage(c, tc.shape...)
-			c.ReLUBatchNormTrain(fy, f.saveMean, f.saveInvStd, x, f.gamma, f.beta, f.movMean, f.movVar, bnMomentum, bnEps)
+			c.reluBatchNormTrain(fy, f.saveMean, f.saveInvStd, x, f.gamma, f.beta, f.movMean, f.movVar, bnMomentum, bnEps)
 			fdx, fdg, fdb := garbage(c, tc.shape...), garbage(c, ch), garbage(c, ch)
-			c.ReLUBatchNormBackward(fdx, fdg, fdb, dy, x, f.gamma, f.saveMean, f.saveInvStd)
+			c.reluBatchNormBackward(fdx, fdg, fdb, dy, x, f.gamma, f.saveMean, f.saveInvStd)
 			fyInfer := upload(t, c, xv, tc.shape...)
-			c.ReLUBatchNormInfer(fyInfer, fyInfer, f.gamma, f.beta, f.movMean, f.movVar, bnEps) // in place
+			c.reluBatchNormInfer(fyInfer, fyInfer, f.gamma, f.beta, f.movMean, f.movVar, bnEps) // in place
 			checkSame(t, c,
 				[]string{"y", "saved mean", "saved invstd", "moving mean", "moving var", "dx", "dgamma", "dbeta", "inference y"},
 				[]backend.Tensor{fy, f.saveMean, f.saveInvStd, f.movMean, f.movVar, fdx, fdg, fdb, fyInfer},
@@ -121,7 +121,7 @@ func TestReLUBatchNorm(t *testing.T) {
 	}
 }
 
-// TestBatchNormAddReLU compares BatchNormAddReLUTrain and Infer, with and
+// TestBatchNormAddReLU compares batchNormAddReLUTrain and Infer, with and
 // without the added tensor, with the plain batch norm, Add and ReLU.
 func TestBatchNormAddReLU(t *testing.T) {
 	c := New()
@@ -158,9 +158,9 @@ func TestBatchNormAddReLU(t *testing.T) {
 
 				f := in.upload(t, c)
 				fy := garbage(c, tc.shape...)
-				c.BatchNormAddReLUTrain(fy, f.saveMean, f.saveInvStd, x, z, f.gamma, f.beta, f.movMean, f.movVar, bnMomentum, bnEps)
+				c.batchNormAddReLUTrain(fy, f.saveMean, f.saveInvStd, x, z, f.gamma, f.beta, f.movMean, f.movVar, bnMomentum, bnEps)
 				fyInfer := upload(t, c, xv, tc.shape...)
-				c.BatchNormAddReLUInfer(fyInfer, fyInfer, z, f.gamma, f.beta, f.movMean, f.movVar, bnEps) // in place
+				c.batchNormAddReLUInfer(fyInfer, fyInfer, z, f.gamma, f.beta, f.movMean, f.movVar, bnEps) // in place
 				checkSame(t, c,
 					[]string{"y", "saved mean", "saved invstd", "moving mean", "moving var", "inference y"},
 					[]backend.Tensor{fy, f.saveMean, f.saveInvStd, f.movMean, f.movVar, fyInfer},
@@ -190,20 +190,20 @@ func BenchmarkFusedBatchNorm(b *testing.B) {
 			c.ReLU(relu, x)
 			c.BatchNormTrain(y, p.saveMean, p.saveInvStd, relu, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
 		}, func() {
-			c.ReLUBatchNormTrain(y, p.saveMean, p.saveInvStd, x, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+			c.reluBatchNormTrain(y, p.saveMean, p.saveInvStd, x, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
 		}},
 		{"backward then relu backward", func() {
 			c.BatchNormBackward(dx, dg, db, dy, relu, p.gamma, p.saveMean, p.saveInvStd)
 			c.ReLUBackward(dx, dx, relu)
 		}, func() {
-			c.ReLUBatchNormBackward(dx, dg, db, dy, x, p.gamma, p.saveMean, p.saveInvStd)
+			c.reluBatchNormBackward(dx, dg, db, dy, x, p.gamma, p.saveMean, p.saveInvStd)
 		}},
 		{"train, add, relu", func() {
 			c.BatchNormTrain(y, p.saveMean, p.saveInvStd, x, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
 			c.Add(y, y, dy)
 			c.ReLU(y, y)
 		}, func() {
-			c.BatchNormAddReLUTrain(y, p.saveMean, p.saveInvStd, x, dy, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+			c.batchNormAddReLUTrain(y, p.saveMean, p.saveInvStd, x, dy, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
 		}},
 	} {
 		for _, v := range []struct {

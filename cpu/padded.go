@@ -7,19 +7,18 @@ import (
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
-// Activations stored padded (backend.PaddedActivations). The input of a
+// Activations stored padded (Backend.AllocActivation). The input of a
 // 'same' convolution is kept in the direct convolution's padded layout, so
 // the convolution reads it where it stands in the forward pass and again
 // for the weight gradient, where it would otherwise copy it into that
 // layout each time; the batch norm that writes it writes the interior
 // rows, and the border, zero from allocation, is never written.
 
-var _ backend.PaddedActivations = (*Backend)(nil)
 
-// AllocPadded is a plain Alloc where the direct convolution does not run:
+// allocPadded is a plain Alloc where the direct convolution does not run:
 // the other convolution paths read the plain layout and would copy a
 // padded tensor out again.
-func (c *Backend) AllocPadded(pad, n, h, w, ch int) backend.Tensor {
+func (c *Backend) allocPadded(pad, n, h, w, ch int) backend.Tensor {
 	checkShape([]int{pad, n, h, w, ch})
 	if pad == 0 || !directConv {
 		return c.Alloc(n, h, w, ch)
@@ -100,7 +99,7 @@ func (c *Backend) plainElements(t backend.Tensor, buf *[]float32) []float32 {
 }
 
 // plainCopy copies the padded t's rows out into buf; the paths that need
-// it are the fallbacks (see AllocPadded), so it runs on one core. The
+// it are the fallbacks (see allocPadded), so it runs on one core. The
 // copy's capacity ends with it: what follows in buf is an older tensor's,
 // which pad must not read in place as slack (0·NaN is NaN).
 func (c *Backend) plainCopy(t *Tensor, buf *[]float32) []float32 {

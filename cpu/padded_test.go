@@ -10,7 +10,7 @@ import (
 )
 
 // TestPaddedActivations runs every op that takes a tensor stored padded
-// (AllocPadded) once with it and once with the same values stored plain:
+// (allocPadded) once with it and once with the same values stored plain:
 // the results must be the same bits, and the padded tensor's border must
 // stay zero. Cases cover the direct convolution reading it in place (both
 // kernels), a convolution whose padding differs from the tensor's and the
@@ -34,7 +34,7 @@ func TestPaddedActivations(t *testing.T) {
 				// Reading in place is the point: a tensor without enough
 				// slack would quietly be copied out, with the same results.
 				xs := tc.x
-				p := c.AllocPadded(tc.stored, xs.n, xs.h, xs.w, xs.c)
+				p := c.allocPadded(tc.stored, xs.n, xs.h, xs.w, xs.c)
 				g := newConvGeom(xs.n, xs.h, xs.w, xs.c, tc.k.kh, tc.k.kw, tc.k.cout, tc.pad, tc.pad)
 				var scratch []float32
 				if in := c.convInput(p, g, &scratch); in.padded != tc.inPlace {
@@ -49,9 +49,9 @@ func TestPaddedActivations(t *testing.T) {
 // back the same and that its border is zero.
 func uploadPadded(t *testing.T, c *Backend, v []float64, pad int, s nhwc) backend.Tensor {
 	t.Helper()
-	p := c.AllocPadded(pad, s.n, s.h, s.w, s.c)
+	p := c.allocPadded(pad, s.n, s.h, s.w, s.c)
 	if asTensor(p).pad != pad {
-		t.Fatalf("AllocPadded(%d) on the direct path stored padding %d", pad, asTensor(p).pad)
+		t.Fatalf("allocPadded(%d) on the direct path stored padding %d", pad, asTensor(p).pad)
 	}
 	if err := c.Upload(p, to32(v)); err != nil {
 		t.Fatal(err)
@@ -95,17 +95,17 @@ func checkPaddedActivations(t *testing.T, c *Backend, tc convCase, stored int, s
 
 	type run struct {
 		y, dx, dw, db, dgamma, dbeta backend.Tensor
-		bn                           bnState // the statistics Conv2DBatchStats wrote
+		bn                           bnState // the statistics conv2DBatchStats wrote
 	}
 	one := func(x, mask backend.Tensor) run {
 		s := p.upload(t, c)
 		o := run{y: garbage(c, yShape...), dx: garbage(c, xShape...), dw: garbage(c, tc.k.kh, tc.k.kw, tc.k.cin, tc.k.cout),
 			db: garbage(c, ys.c), dgamma: garbage(c, xs.c), dbeta: garbage(c, xs.c)}
-		c.Conv2DBatchStats(o.y, s.saveMean, s.saveInvStd, x, in.w, in.b, tc.pad, true, s.movMean, s.movVar, bnMomentum, bnEps)
+		c.conv2DBatchStats(o.y, s.saveMean, s.saveInvStd, x, in.w, in.b, tc.pad, true, s.movMean, s.movVar, bnMomentum, bnEps)
 		o.bn = s
-		c.Conv2DBackwardBN(o.dx, o.dw, o.db, garbage(c, yShape...), x, in.w, tc.pad,
-			backend.BatchNormGradient{G: in.dy, X: o.y, Gamma: s.gamma, SaveMean: s.saveMean, SaveInvStd: s.saveInvStd, DGamma: s.gamma, DBeta: s.beta},
-			backend.BatchNormSums{Mask: mask, X: nextX, SaveMean: nextP.saveMean, SaveInvStd: nextP.saveInvStd, DGamma: o.dgamma, DBeta: o.dbeta})
+		c.conv2DBackwardBN(o.dx, o.dw, o.db, garbage(c, yShape...), x, in.w, tc.pad,
+			bnGradient{G: in.dy, X: o.y, Gamma: s.gamma, SaveMean: s.saveMean, SaveInvStd: s.saveInvStd, DGamma: s.gamma, DBeta: s.beta},
+			bnSums{Mask: mask, X: nextX, SaveMean: nextP.saveMean, SaveInvStd: nextP.saveInvStd, DGamma: o.dgamma, DBeta: o.dbeta})
 		return o
 	}
 	plain, padded := one(in.x, mask), one(xp, maskP)
@@ -119,17 +119,17 @@ func checkPaddedActivations(t *testing.T, c *Backend, tc convCase, stored int, s
 
 	// The batch norms that write such a tensor, one with a padded addend.
 	s := p.upload(t, c)
-	c.Conv2DBatchStats(garbage(c, yShape...), s.saveMean, s.saveInvStd, in.x, in.w, in.b, tc.pad, false, s.movMean, s.movVar, bnMomentum, bnEps)
+	c.conv2DBatchStats(garbage(c, yShape...), s.saveMean, s.saveInvStd, in.x, in.w, in.b, tc.pad, false, s.movMean, s.movVar, bnMomentum, bnEps)
 	z := randVals(r, ys.len(), 1)
 	zPlain, zPadded := upload(t, c, z, yShape...), uploadPadded(t, c, z, stored, ys)
-	reluPlain, reluPadded := garbage(c, yShape...), c.AllocPadded(stored, ys.n, ys.h, ys.w, ys.c)
-	addPlain, addPadded := garbage(c, yShape...), c.AllocPadded(stored, ys.n, ys.h, ys.w, ys.c)
+	reluPlain, reluPadded := garbage(c, yShape...), c.allocPadded(stored, ys.n, ys.h, ys.w, ys.c)
+	addPlain, addPadded := garbage(c, yShape...), c.allocPadded(stored, ys.n, ys.h, ys.w, ys.c)
 	addPaddedZ := garbage(c, yShape...) // plain y, padded z: the block's sum
-	c.ReLUBatchNormApply(reluPlain, plainY, s.gamma, s.beta, s.saveMean, s.saveInvStd)
-	c.ReLUBatchNormApply(reluPadded, plainY, s.gamma, s.beta, s.saveMean, s.saveInvStd)
-	c.BatchNormAddReLUApply(addPlain, plainY, zPlain, s.gamma, s.beta, s.saveMean, s.saveInvStd)
-	c.BatchNormAddReLUApply(addPadded, plainY, zPadded, s.gamma, s.beta, s.saveMean, s.saveInvStd)
-	c.BatchNormAddReLUApply(addPaddedZ, plainY, zPadded, s.gamma, s.beta, s.saveMean, s.saveInvStd)
+	c.reluBatchNormApply(reluPlain, plainY, s.gamma, s.beta, s.saveMean, s.saveInvStd)
+	c.reluBatchNormApply(reluPadded, plainY, s.gamma, s.beta, s.saveMean, s.saveInvStd)
+	c.batchNormAddReLUApply(addPlain, plainY, zPlain, s.gamma, s.beta, s.saveMean, s.saveInvStd)
+	c.batchNormAddReLUApply(addPadded, plainY, zPadded, s.gamma, s.beta, s.saveMean, s.saveInvStd)
+	c.batchNormAddReLUApply(addPaddedZ, plainY, zPadded, s.gamma, s.beta, s.saveMean, s.saveInvStd)
 	checkBits(t, c, []string{"relu batchnorm apply", "batchnorm add relu apply", "the same, plain y and padded z"},
 		[]backend.Tensor{reluPadded, addPadded, addPaddedZ}, []backend.Tensor{reluPlain, addPlain, addPlain})
 	checkBorderZero(t, reluPadded)
@@ -137,13 +137,13 @@ func checkPaddedActivations(t *testing.T, c *Backend, tc convCase, stored int, s
 }
 
 // TestAllocPaddedOffDirectPath: where the direct convolution does not run,
-// AllocPadded is a plain Alloc (the other paths would copy it out).
+// allocPadded is a plain Alloc (the other paths would copy it out).
 func TestAllocPaddedOffDirectPath(t *testing.T) {
 	saved := directConv
 	defer func() { directConv = saved }()
 	directConv = false
-	if p := New().AllocPadded(1, 2, 5, 5, 32); asTensor(p).pad != 0 {
-		t.Errorf("AllocPadded off the direct path stored padding %d, want a plain tensor", asTensor(p).pad)
+	if p := New().allocPadded(1, 2, 5, 5, 32); asTensor(p).pad != 0 {
+		t.Errorf("allocPadded off the direct path stored padding %d, want a plain tensor", asTensor(p).pad)
 	}
 }
 
@@ -153,13 +153,13 @@ func TestAllocPaddedOffDirectPath(t *testing.T) {
 // a padded tensor of another shape is one error with nothing written.
 func TestPaddedTensorBadUse(t *testing.T) {
 	forEachDirectKernel(func(_ bool, c *Backend) {
-		p := c.AllocPadded(1, 2, 5, 5, 32)
+		p := c.allocPadded(1, 2, 5, 5, 32)
 		refusesPadded(t, "ReLU of a padded tensor", func() { c.ReLU(c.Alloc(2, 5, 5, 32), p) })
 		x := c.Alloc(2, 25, 1, 32) // as many values, another shape
 		gamma, beta, mean, invStd := c.Alloc(32), c.Alloc(32), c.Alloc(32), c.Alloc(32)
 		c.Fill(invStd, 1)
 		c.Fill(beta, 1)
-		c.ReLUBatchNormApply(p, x, gamma, beta, mean, invStd)
+		c.reluBatchNormApply(p, x, gamma, beta, mean, invStd)
 		err := c.Sync()
 		if err == nil || !strings.Contains(err.Error(), "padded") {
 			t.Errorf("apply into a padded tensor of another shape: error %v, want one naming the padded tensor", err)
@@ -181,7 +181,7 @@ func TestPaddedCopyOutSlack(t *testing.T) {
 		for i := range nan {
 			nan[i] = float32(math.NaN())
 		}
-		big := c.AllocPadded(1, 2, 7, 6, 32)
+		big := c.allocPadded(1, 2, 7, 6, 32)
 		if err := c.Upload(big, nan); err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +210,7 @@ func TestPaddedCopyOutSlack(t *testing.T) {
 // are placed by its own shape) is one error, not a crash in a worker.
 func TestPaddedTensorsRefused(t *testing.T) {
 	forEachDirectKernel(func(_ bool, c *Backend) {
-		p := c.AllocPadded(1, 2, 5, 5, 32)
+		p := c.allocPadded(1, 2, 5, 5, 32)
 		refusesPadded(t, "View of a padded tensor", func() { c.View(p, 0, 10) })
 		c.Copy(c.Alloc(2, 5, 5, 32), p)
 		if err := c.Sync(); err == nil || !strings.Contains(err.Error(), "padded") {
@@ -223,8 +223,8 @@ func TestPaddedTensorsRefused(t *testing.T) {
 		in := newConvInputs(t, c, convCase{"k3 same", nhwc{2, 6, 5, 32}, kernel{3, 3, 32, 32}, 1}, 7)
 		nextX, nextP := bnBackwardInputs(t, c, newRand(8), []int{2, 6, 5, 32})
 		dx, dgamma := c.Alloc(2, 6, 5, 32), c.Alloc(32)
-		c.Conv2DBackwardBN(dx, c.Alloc(3, 3, 32, 32), c.Alloc(32), in.dy, in.x, in.w, 1, backend.BatchNormGradient{},
-			backend.BatchNormSums{Mask: c.AllocPadded(1, 2, 5, 6, 32), X: nextX, SaveMean: nextP.saveMean,
+		c.conv2DBackwardBN(dx, c.Alloc(3, 3, 32, 32), c.Alloc(32), in.dy, in.x, in.w, 1, bnGradient{},
+			bnSums{Mask: c.allocPadded(1, 2, 5, 6, 32), X: nextX, SaveMean: nextP.saveMean,
 				SaveInvStd: nextP.saveInvStd, DGamma: dgamma, DBeta: c.Alloc(32)})
 		if err := c.Sync(); err == nil || !strings.Contains(err.Error(), "padded mask") {
 			t.Errorf("a padded mask of another shape: error %v, want one naming the padded mask", err)

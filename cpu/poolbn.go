@@ -3,7 +3,7 @@ package cpu
 import "github.com/mnistgpu/mnistgpu/internal/backend"
 
 // A ReLU batch norm whose output only a 2x2 max pool reads
-// (backend.BatchNormMaxPool). Each worker normalizes one pair of rows
+// (the pooling conv unit). Each worker normalizes one pair of rows
 // into its own scratch, small enough for L1, and pools it there, so the
 // normalized activations are never written to memory and read back. The
 // backward pass normalizes each pair again to find the windows' maxima:
@@ -12,9 +12,8 @@ import "github.com/mnistgpu/mnistgpu/internal/backend"
 // adds up the batch norm's sums on each pair of gradient rows as it
 // writes them, image by image in pixel order like BatchNormBackward.
 
-var _ backend.BatchNormMaxPool = (*Backend)(nil)
 
-func (c *Backend) ReLUBatchNormMaxPool(y, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
+func (c *Backend) reluBatchNormMaxPool(y, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
 	const op = "relu batchnorm maxpool"
 	n, h, w, ch, ok := c.poolShape(op, x, y)
 	if !ok {
@@ -29,7 +28,7 @@ func (c *Backend) ReLUBatchNormMaxPool(y, x, gamma, beta, saveMean, saveInvStd b
 	c.pool.dynamic(n*(h/2), 4, t)
 }
 
-func (c *Backend) MaxPoolReLUBatchNormBackward(dt, dgamma, dbeta, dy, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
+func (c *Backend) maxPoolReLUBatchNormBackward(dt, dgamma, dbeta, dy, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
 	const op = "maxpool relu batchnorm backward"
 	n, h, w, ch, ok := c.poolShape(op, x, dy)
 	if !ok || !c.sameLen(op, x.Len(), dt) {

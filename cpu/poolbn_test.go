@@ -8,9 +8,9 @@ import (
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
-// TestBatchNormMaxPool compares ReLUBatchNormMaxPool with
-// ReLUBatchNormApply then MaxPool2x2, and MaxPoolReLUBatchNormBackward
-// with MaxPool2x2Backward then ReLUBatchNormBackward's dgamma and dbeta,
+// TestBatchNormMaxPool compares reluBatchNormMaxPool with
+// reluBatchNormApply then MaxPool2x2, and maxPoolReLUBatchNormBackward
+// with MaxPool2x2Backward then reluBatchNormBackward's dgamma and dbeta,
 // to the bit. A third of x is negative, so the ReLU makes ties in many
 // windows and the test sees which element gets the gradient; odd sizes
 // leave a row and a column no window covers; 5 channels take the portable
@@ -29,20 +29,20 @@ func TestBatchNormMaxPool(t *testing.T) {
 			}
 			x := upload(t, c, xv, shape...)
 			p := newBNInputs(r, ch).upload(t, c)
-			c.ReLUBatchNormTrain(garbage(c, shape...), p.saveMean, p.saveInvStd, x, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
+			c.reluBatchNormTrain(garbage(c, shape...), p.saveMean, p.saveInvStd, x, p.gamma, p.beta, p.movMean, p.movVar, bnMomentum, bnEps)
 			dy := upload(t, c, randVals(r, numElements(pooled), 1), pooled...)
 
 			// The separate ops.
 			bn, y, dt := garbage(c, shape...), garbage(c, pooled...), garbage(c, shape...)
 			dx, dgamma, dbeta := garbage(c, shape...), garbage(c, ch), garbage(c, ch)
-			c.ReLUBatchNormApply(bn, x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
+			c.reluBatchNormApply(bn, x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
 			c.MaxPool2x2(y, bn)
 			c.MaxPool2x2Backward(dt, dy, bn, y)
-			c.ReLUBatchNormBackward(dx, dgamma, dbeta, dt, x, p.gamma, p.saveMean, p.saveInvStd)
+			c.reluBatchNormBackward(dx, dgamma, dbeta, dt, x, p.gamma, p.saveMean, p.saveInvStd)
 			// The fused ones.
 			fy, fdt, fdgamma, fdbeta := garbage(c, pooled...), garbage(c, shape...), garbage(c, ch), garbage(c, ch)
-			c.ReLUBatchNormMaxPool(fy, x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
-			c.MaxPoolReLUBatchNormBackward(fdt, fdgamma, fdbeta, dy, x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
+			c.reluBatchNormMaxPool(fy, x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
+			c.maxPoolReLUBatchNormBackward(fdt, fdgamma, fdbeta, dy, x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
 			mustSync(t, c)
 			for _, o := range []struct {
 				what      string
@@ -69,19 +69,19 @@ func TestBatchNormMaxPoolBadInputs(t *testing.T) {
 		out  []int
 	}{
 		{"pool of the wrong size", func(y backend.Tensor) {
-			c.ReLUBatchNormMaxPool(y, x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
+			c.reluBatchNormMaxPool(y, x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
 		}, []int{2, 2, 3, 32}},
 		{"gamma of 16 channels", func(y backend.Tensor) {
-			c.ReLUBatchNormMaxPool(y, x, short, p.beta, p.saveMean, p.saveInvStd)
+			c.reluBatchNormMaxPool(y, x, short, p.beta, p.saveMean, p.saveInvStd)
 		}, pooled},
 		{"backward: dy not pooled from x", func(dt backend.Tensor) {
-			c.MaxPoolReLUBatchNormBackward(dt, c.Alloc(32), c.Alloc(32), c.Alloc(2, 6, 3, 32), x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
+			c.maxPoolReLUBatchNormBackward(dt, c.Alloc(32), c.Alloc(32), c.Alloc(2, 6, 3, 32), x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
 		}, shape},
 		{"backward: dt of the wrong size", func(dt backend.Tensor) {
-			c.MaxPoolReLUBatchNormBackward(dt, c.Alloc(32), c.Alloc(32), c.Alloc(pooled...), x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
+			c.maxPoolReLUBatchNormBackward(dt, c.Alloc(32), c.Alloc(32), c.Alloc(pooled...), x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
 		}, []int{2, 6, 5, 32}},
 		{"backward: dgamma of 16 channels", func(dt backend.Tensor) {
-			c.MaxPoolReLUBatchNormBackward(dt, short, c.Alloc(32), c.Alloc(pooled...), x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
+			c.maxPoolReLUBatchNormBackward(dt, short, c.Alloc(32), c.Alloc(pooled...), x, p.gamma, p.beta, p.saveMean, p.saveInvStd)
 		}, shape},
 	}
 	for _, tc := range cases {

@@ -12,7 +12,7 @@ type Tensor struct {
 	f     []float32
 	i     []int32
 	// pad > 0: f holds each image inside a border of pad zero pixels, the
-	// direct convolution's padded layout (AllocPadded, padded.go); only
+	// direct convolution's padded layout (allocPadded, padded.go); only
 	// the ops that say so take such a tensor.
 	pad int
 }

@@ -17,8 +17,11 @@ import (
 
 // Backend runs every op on GPU 0. Ops queue work on one stream and never
 // wait for it; the first failure is kept and returned by Sync (or by the
-// next Upload/Download), later ops are skipped.
+// next Upload/Download), later ops are skipped. The layer units are the
+// composed ones, each the plain ops it stands for.
 type Backend struct {
+	backend.Composed // Ops: the backend itself
+
 	props   cuda.DeviceProps
 	libs    string // versions of the libraries in use, for Device
 	stream  *cuda.Stream
@@ -80,6 +83,7 @@ func open() (b *Backend, err error) {
 	}
 	b = &Backend{datasets: map[*dataset]struct{}{}, convs: map[convKey]*convPlan{}, batchNorms: map[batchNormKey]*batchNormPlan{},
 		convMath: cuda.MathDefault}
+	b.Composed = backend.Composed{Ops: b}
 	convMath := "TF32 allowed in convolutions"
 	if os.Getenv(TF32Env) == "0" {
 		b.convMath, convMath = cuda.MathFMA, "FP32 convolutions"

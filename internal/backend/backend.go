@@ -34,12 +34,19 @@ type Dataset interface {
 	Close() error
 }
 
-// Backend supplies memory and the numeric ops of the model. Ops do not
-// allocate after their first call for a given shape, so a training step has
-// no steady-state allocation. Parameter-gradient outputs (dw, db, dgamma,
+// Backend is what the model runs on: the plain ops and the units written
+// in them (units.go), which a backend gets by embedding Composed.
+type Backend interface {
+	Ops
+	Units
+}
+
+// Ops supplies memory and the plain numeric ops. Ops do not allocate after
+// their first call for a given shape, so a training step has no
+// steady-state allocation. Parameter-gradient outputs (dw, db, dgamma,
 // dbeta) are always overwritten, never accumulated. Outputs must not overlap
 // inputs, except where an op says it may run in place.
-type Backend interface {
+type Ops interface {
 	// Name is the registry name ("cpu", "cuda"); Device describes the hardware.
 	Name() string
 	Device() string

@@ -21,43 +21,28 @@ type Model struct {
 	gradViews                   map[string]backend.Tensor
 	step                        int // Adam's t: optimizer steps taken
 
-	w weights
-
-	// The backend's fused ops, nil where it has none (backend/fused.go).
-	reluBN    backend.ReLUBatchNorm
-	bnAddReLU backend.BatchNormAddReLU
-	convBN    backend.ConvBatchNorm         // only where reluBN and bnAddReLU are set
-	convBNBwd backend.ConvBackwardBatchNorm // only where reluBN is set
-	convInfer backend.ConvBatchNormInfer    // only where reluBN and bnAddReLU are set
-	padded    backend.PaddedActivations     // only where convBN and convBNBwd are set
-	bnPool    backend.BatchNormMaxPool      // only where convBN and convBNBwd are set
+	layers layers
 }
 
-// weights names the views the graph uses, with their shapes.
-type weights struct {
-	conv1W, conv1B     backend.Tensor // (3,3,1,32), (32)
-	bn1                bnParams       // 32
-	convAW, convAB     backend.Tensor // (k,k,32,32), (32)
-	bnA                bnParams       // 32
-	convBW, convBB     backend.Tensor // (k,k,32,32), (32)
-	bnB                bnParams       // 32
-	conv4W, conv4B     backend.Tensor // (3,3,32,64), (64)
-	bn4                bnParams       // 64
-	dense1W, dense1B   backend.Tensor // (9216,128), (128)
-	bn5                bnParams       // 128
-	dense2W, dense2B   backend.Tensor // (128,10), (10)
-	gConv1W, gConv1B   backend.Tensor
-	gConvAW, gConvAB   backend.Tensor
-	gConvBW, gConvBB   backend.Tensor
-	gConv4W, gConv4B   backend.Tensor
-	gDense1W, gDense1B backend.Tensor
-	gDense2W, gDense2B backend.Tensor
-	gBN1, gBNA, gBNB   bnGrads
-	gBN4, gBN5         bnGrads
+// layers are the graph's units, each with its parameters, gradients and
+// saved batch statistics, bound to the table by name (bindLayers).
+type layers struct {
+	conv1        convUnit      // (3,3,1,32): conv → ReLU → BN, the block input
+	convA, convB convUnit      // (k,k,32,32): the ResNet block, 'same'
+	conv4        convUnit      // (3,3,32,64): conv → ReLU → BN → pool
+	dense1       denseUnit     // (9216,128)
+	dense2       backend.Layer // (128,10): the logits; W, B, DW and DB only
 }
 
-type bnParams struct{ gamma, beta, movingMean, movingVar backend.Tensor }
-type bnGrads struct{ gamma, beta backend.Tensor }
+type convUnit struct {
+	unit backend.Conv
+	backend.Layer
+}
+
+type denseUnit struct {
+	unit backend.Dense
+	backend.Layer
+}
 
 // New allocates the parameters of spec on b (zeroed; call Init or Load).
 func New(b backend.Backend, spec *Spec) (*Model, error) {
@@ -70,23 +55,6 @@ func New(b backend.Backend, spec *Spec) (*Model, error) {
 		views:     map[string]backend.Tensor{},
 		gradViews: map[string]backend.Tensor{},
 	}
-	m.reluBN, _ = b.(backend.ReLUBatchNorm)
-	m.bnAddReLU, _ = b.(backend.BatchNormAddReLU)
-	if cb, ok := b.(backend.ConvBatchNorm); ok && m.reluBN != nil && m.bnAddReLU != nil {
-		m.convBN = cb
-	}
-	if cb, ok := b.(backend.ConvBackwardBatchNorm); ok && m.reluBN != nil {
-		m.convBNBwd = cb
-	}
-	if ci, ok := b.(backend.ConvBatchNormInfer); ok && m.reluBN != nil && m.bnAddReLU != nil {
-		m.convInfer = ci
-	}
-	if pa, ok := b.(backend.PaddedActivations); ok && m.convBN != nil && m.convBNBwd != nil {
-		m.padded = pa
-	}
-	if bp, ok := b.(backend.BatchNormMaxPool); ok && m.convBN != nil && m.convBNBwd != nil {
-		m.bnPool = bp
-	}
 	offT, offS := 0, 0
 	for _, p := range spec.Params {
 		if p.Trainable {
@@ -98,33 +66,91 @@ func New(b backend.Backend, spec *Spec) (*Model, error) {
 			offS += p.Size()
 		}
 	}
-	v, g := m.views, m.gradViews
-	bn := func(layer string) bnParams {
-		return bnParams{v[layer+"/gamma"], v[layer+"/beta"], v[layer+"/moving_mean"], v[layer+"/moving_variance"]}
-	}
-	bnG := func(layer string) bnGrads { return bnGrads{g[layer+"/gamma"], g[layer+"/beta"]} }
-	m.w = weights{
-		conv1W: v["conv2d/kernel"], conv1B: v["conv2d/bias"], bn1: bn("batch_normalization"),
-		convAW: v["resblock_conv_a/kernel"], convAB: v["resblock_conv_a/bias"], bnA: bn("resblock_bn_a"),
-		convBW: v["resblock_conv_b/kernel"], convBB: v["resblock_conv_b/bias"], bnB: bn("resblock_bn_b"),
-		conv4W: v["conv2d_1/kernel"], conv4B: v["conv2d_1/bias"], bn4: bn("batch_normalization_1"),
-		dense1W: v["dense/kernel"], dense1B: v["dense/bias"], bn5: bn("batch_normalization_2"),
-		dense2W: v["dense_1/kernel"], dense2B: v["dense_1/bias"],
-		gConv1W: g["conv2d/kernel"], gConv1B: g["conv2d/bias"],
-		gConvAW: g["resblock_conv_a/kernel"], gConvAB: g["resblock_conv_a/bias"],
-		gConvBW: g["resblock_conv_b/kernel"], gConvBB: g["resblock_conv_b/bias"],
-		gConv4W: g["conv2d_1/kernel"], gConv4B: g["conv2d_1/bias"],
-		gDense1W: g["dense/kernel"], gDense1B: g["dense/bias"],
-		gDense2W: g["dense_1/kernel"], gDense2B: g["dense_1/bias"],
-		gBN1: bnG("batch_normalization"), gBNA: bnG("resblock_bn_a"), gBNB: bnG("resblock_bn_b"),
-		gBN4: bnG("batch_normalization_1"), gBN5: bnG("batch_normalization_2"),
-	}
-	for name, t := range m.views {
-		if t == nil {
-			return nil, fmt.Errorf("model: parameter %s has no view", name)
-		}
+	var err error
+	if m.layers, err = m.bindLayers(); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// bindLayers builds the graph's units from the table: each takes its
+// parameters by layer name, and its padding from the table's row.
+func (m *Model) bindLayers() (layers, error) {
+	bn := backend.BatchNorm{Momentum: BNMomentum, Eps: BNEpsilon}
+	t := binder{m: m, used: map[string]bool{}}
+	l := layers{
+		conv1:  t.conv("conv2d", "batch_normalization", backend.Conv{PreReLU: true, BN: bn}),
+		convA:  t.conv("resblock_conv_a", "resblock_bn_a", backend.Conv{PostReLU: true, BN: bn}),
+		convB:  t.conv("resblock_conv_b", "resblock_bn_b", backend.Conv{PostReLU: true, BN: bn}),
+		conv4:  t.conv("conv2d_1", "batch_normalization_1", backend.Conv{PreReLU: true, Pool: true, BN: bn}),
+		dense1: denseUnit{backend.Dense{BN: bn}, t.layer("dense", "batch_normalization_2")},
+		dense2: t.layer("dense_1", ""),
+	}
+	return l, t.done()
+}
+
+// binder hands out the table's parameters by layer name, each once, and
+// keeps the first name the table lacks (done reports it, or a parameter
+// no layer took).
+type binder struct {
+	m    *Model
+	used map[string]bool
+	err  error
+}
+
+// param is the parameter layer/name and its gradient (nil if not trainable).
+func (t *binder) param(layer, name string) (v, g backend.Tensor) {
+	full := layer + "/" + name
+	v, ok := t.m.views[full]
+	if !ok || t.used[full] {
+		if t.err == nil {
+			t.err = fmt.Errorf("model: the graph asks for parameter %s, which the table has not (or gave out already)", full)
+		}
+		return nil, nil
+	}
+	t.used[full] = true
+	return v, t.m.gradViews[full]
+}
+
+// layer binds a kernel and bias (of layer linear) and, unless bn is "",
+// the batch norm after them, with buffers for its batch statistics.
+func (t *binder) layer(linear, bn string) backend.Layer {
+	var l backend.Layer
+	l.W, l.DW = t.param(linear, "kernel")
+	l.B, l.DB = t.param(linear, "bias")
+	if bn == "" {
+		return l
+	}
+	l.Gamma, l.DGamma = t.param(bn, "gamma")
+	l.Beta, l.DBeta = t.param(bn, "beta")
+	l.MovingMean, _ = t.param(bn, "moving_mean")
+	l.MovingVar, _ = t.param(bn, "moving_variance")
+	if l.Gamma != nil {
+		l.Mean, l.InvStd = t.m.b.Alloc(l.Gamma.Len()), t.m.b.Alloc(l.Gamma.Len())
+	}
+	return l
+}
+
+// conv binds a conv unit; its padding is the table's.
+func (t *binder) conv(conv, bn string, u backend.Conv) convUnit {
+	row, ok := t.m.Spec.Layer(conv)
+	if !ok && t.err == nil {
+		t.err = fmt.Errorf("model: the graph asks for layer %s, which the table has not", conv)
+	}
+	u.Pad = row.Pad
+	return convUnit{u, t.layer(conv, bn)}
+}
+
+func (t *binder) done() error {
+	if t.err != nil {
+		return t.err
+	}
+	for _, p := range t.m.Spec.Params {
+		if !t.used[p.Name] {
+			return fmt.Errorf("model: parameter %s of the table is in no layer of the graph", p.Name)
+		}
+	}
+	return nil
 }
 
 // Backend is the backend the model lives on.

@@ -115,8 +115,11 @@ func BenchmarkTestForward(b *testing.B) {
 	}
 }
 
-// timedBackend wraps a backend and adds up the wall time of each op; the
-// CPU backend's ops are synchronous, so this is the per-op split of a step.
+// timedBackend wraps a backend and adds up the wall time of each unit and
+// of each plain op the graph calls; the CPU backend's ops are synchronous,
+// so this is the split of a step. The units run as the wrapped backend runs
+// them (the CPU's fused passes), so each conv unit's time includes its
+// batch norm, ReLUs, shortcut and pool.
 type timedBackend struct {
 	backend.Backend
 	spent map[string]time.Duration
@@ -124,14 +127,29 @@ type timedBackend struct {
 
 func (t *timedBackend) time(op string, start time.Time) { t.spent[op] += time.Since(start) }
 
-func (t *timedBackend) Conv2D(y, x, w, b backend.Tensor, pad int) {
-	defer t.time("conv forward", time.Now())
-	t.Backend.Conv2D(y, x, w, b, pad)
+func (t *timedBackend) ConvForward(y, x, z backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState, training bool) {
+	defer t.time("conv units forward", time.Now())
+	t.Backend.ConvForward(y, x, z, u, l, s, training)
 }
 
-func (t *timedBackend) Conv2DBackward(dx, dw, db, dy, x, w backend.Tensor, pad int) {
-	defer t.time("conv backward", time.Now())
-	t.Backend.Conv2DBackward(dx, dw, db, dy, x, w, pad)
+func (t *timedBackend) ConvOutputBackward(g, dy, y backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState) {
+	defer t.time("conv units backward", time.Now())
+	t.Backend.ConvOutputBackward(g, dy, y, u, l, s)
+}
+
+func (t *timedBackend) ConvBackward(dx, dy, g, x backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState, in *backend.ConvInput) {
+	defer t.time("conv units backward", time.Now())
+	t.Backend.ConvBackward(dx, dy, g, x, u, l, s, in)
+}
+
+func (t *timedBackend) DenseForward(y, pre, x backend.Tensor, u backend.Dense, l *backend.Layer, training bool) {
+	defer t.time("dense unit", time.Now())
+	t.Backend.DenseForward(y, pre, x, u, l, training)
+}
+
+func (t *timedBackend) DenseBackwardUnit(dx, dpre, dy, pre, x backend.Tensor, u backend.Dense, l *backend.Layer) {
+	defer t.time("dense unit", time.Now())
+	t.Backend.DenseBackwardUnit(dx, dpre, dy, pre, x, u, l)
 }
 
 func (t *timedBackend) Dense(y, x, w, b backend.Tensor) {
@@ -144,137 +162,9 @@ func (t *timedBackend) DenseBackward(dx, dw, db, dy, x, w backend.Tensor) {
 	t.Backend.DenseBackward(dx, dw, db, dy, x, w)
 }
 
-func (t *timedBackend) BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.BatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar, momentum, eps)
-}
-
-func (t *timedBackend) BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.BatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd)
-}
-
-// The fused ops count as batch norm; the wrapped backend must offer them.
-func (t *timedBackend) ReLUBatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.ReLUBatchNorm).ReLUBatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, movingMean, movingVar, momentum, eps)
-}
-
-func (t *timedBackend) ReLUBatchNormInfer(y, x, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.ReLUBatchNorm).ReLUBatchNormInfer(y, x, gamma, beta, movingMean, movingVar, eps)
-}
-
-func (t *timedBackend) ReLUBatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd backend.Tensor) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.ReLUBatchNorm).ReLUBatchNormBackward(dx, dgamma, dbeta, dy, x, gamma, saveMean, saveInvStd)
-}
-
-func (t *timedBackend) BatchNormAddReLUTrain(y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.BatchNormAddReLU).BatchNormAddReLUTrain(y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar, momentum, eps)
-}
-
-func (t *timedBackend) BatchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.BatchNormAddReLU).BatchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar, eps)
-}
-
-// Conv2DBatchStats is the convolution with the batch norm's sums added up
-// as its tiles are written; it counts as the convolution.
-func (t *timedBackend) Conv2DBatchStats(y, saveMean, saveInvStd, x, w, b backend.Tensor, pad int, relu bool, movingMean, movingVar backend.Tensor, momentum, eps float32) {
-	defer t.time("conv forward", time.Now())
-	t.Backend.(backend.ConvBatchNorm).Conv2DBatchStats(y, saveMean, saveInvStd, x, w, b, pad, relu, movingMean, movingVar, momentum, eps)
-}
-
-func (t *timedBackend) ReLUBatchNormApply(y, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.ConvBatchNorm).ReLUBatchNormApply(y, x, gamma, beta, saveMean, saveInvStd)
-}
-
-func (t *timedBackend) BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd backend.Tensor) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.ConvBatchNorm).BatchNormAddReLUApply(y, x, z, gamma, beta, saveMean, saveInvStd)
-}
-
-// Conv2DBackwardBN is the convolution's backward pass with the batch-norm
-// work on either side of it done as it lays out dy and writes dx; it
-// counts as the convolution.
-func (t *timedBackend) Conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int, from backend.BatchNormGradient, next backend.BatchNormSums) {
-	defer t.time("conv backward", time.Now())
-	t.Backend.(backend.ConvBackwardBatchNorm).Conv2DBackwardBN(dx, dw, db, dy, x, w, pad, from, next)
-}
-
-func (t *timedBackend) BatchNormBackwardApply(dx backend.Tensor, from backend.BatchNormGradient) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.ConvBackwardBatchNorm).BatchNormBackwardApply(dx, from)
-}
-
-// The padded layout changes where the block's activations live, not
-// what runs; AllocPadded only passes it on.
-func (t *timedBackend) AllocPadded(pad, n, h, w, c int) backend.Tensor {
-	return t.Backend.(backend.PaddedActivations).AllocPadded(pad, n, h, w, c)
-}
-
-// bn4 applied and pooled in one op counts as batch norm, like its backward
-// pass (which never materializes the pool's input).
-func (t *timedBackend) ReLUBatchNormMaxPool(y, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.BatchNormMaxPool).ReLUBatchNormMaxPool(y, x, gamma, beta, saveMean, saveInvStd)
-}
-
-func (t *timedBackend) MaxPoolReLUBatchNormBackward(dt, dgamma, dbeta, dy, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
-	defer t.time("batch norm", time.Now())
-	t.Backend.(backend.BatchNormMaxPool).MaxPoolReLUBatchNormBackward(dt, dgamma, dbeta, dy, x, gamma, beta, saveMean, saveInvStd)
-}
-
-// The inference-mode convolutions with their batch norm count as the
-// convolution (the test pass; a training step does not call them).
-func (t *timedBackend) Conv2DReLUBatchNormInfer(y, x, w, b backend.Tensor, pad int, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
-	defer t.time("conv forward", time.Now())
-	t.Backend.(backend.ConvBatchNormInfer).Conv2DReLUBatchNormInfer(y, x, w, b, pad, gamma, beta, movingMean, movingVar, eps)
-}
-
-func (t *timedBackend) Conv2DBatchNormAddReLUInfer(y, x, w, b backend.Tensor, pad int, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
-	defer t.time("conv forward", time.Now())
-	t.Backend.(backend.ConvBatchNormInfer).Conv2DBatchNormAddReLUInfer(y, x, w, b, pad, z, gamma, beta, movingMean, movingVar, eps)
-}
-
-// timedBackend offers every optional interface the CPU backend does, so the
-// model runs the same graph under it as in BenchmarkTrainStep.
-var (
-	_ backend.ReLUBatchNorm         = (*timedBackend)(nil)
-	_ backend.BatchNormAddReLU      = (*timedBackend)(nil)
-	_ backend.ConvBatchNorm         = (*timedBackend)(nil)
-	_ backend.ConvBatchNormInfer    = (*timedBackend)(nil)
-	_ backend.ConvBackwardBatchNorm = (*timedBackend)(nil)
-	_ backend.PaddedActivations     = (*timedBackend)(nil)
-	_ backend.BatchNormMaxPool      = (*timedBackend)(nil)
-)
-
-func (t *timedBackend) ReLU(y, x backend.Tensor) {
-	defer t.time("relu, add", time.Now())
-	t.Backend.ReLU(y, x)
-}
-
-func (t *timedBackend) ReLUBackward(dx, dy, y backend.Tensor) {
-	defer t.time("relu, add", time.Now())
-	t.Backend.ReLUBackward(dx, dy, y)
-}
-
-func (t *timedBackend) Add(y, a, b backend.Tensor) {
-	defer t.time("relu, add", time.Now())
-	t.Backend.Add(y, a, b)
-}
-
-func (t *timedBackend) MaxPool2x2(y, x backend.Tensor) {
-	defer t.time("max pool", time.Now())
-	t.Backend.MaxPool2x2(y, x)
-}
-
-func (t *timedBackend) MaxPool2x2Backward(dx, dy, x, y backend.Tensor) {
-	defer t.time("max pool", time.Now())
-	t.Backend.MaxPool2x2Backward(dx, dy, x, y)
+func (t *timedBackend) SoftmaxCrossEntropy(dlogits, stats backend.Tensor, slot int, logits, labels backend.Tensor) {
+	defer t.time("loss", time.Now())
+	t.Backend.SoftmaxCrossEntropy(dlogits, stats, slot, logits, labels)
 }
 
 func (t *timedBackend) Adam(params, grads, m, v backend.Tensor, step int, lr, beta1, beta2, eps float32) {
@@ -282,19 +172,11 @@ func (t *timedBackend) Adam(params, grads, m, v backend.Tensor, step int, lr, be
 	t.Backend.Adam(params, grads, m, v, step, lr, beta1, beta2, eps)
 }
 
-// gemmOps are the timed groups whose work is matrix products: the
-// convolutions and the dense layers. The convolutions include their
-// operand copies (as a BLAS call includes its packing) and the batch-norm
-// work fused into them: Conv2DBatchStats's sums, and in Conv2DBackwardBN
-// the batch norm's input gradient before it and the ReLU, shortcut add and
-// sums after it, which cannot be timed apart. scripts/outside-gemm.sh's
-// profile count is the one that puts that work outside.
-var gemmOps = []string{"conv forward", "conv backward", "dense"}
-
-// BenchmarkTrainStepOps is BenchmarkTrainStep with the time split by op
-// (ms per step), for finding what to speed up next, and outside-GEMM-%:
-// the share of the step's wall time spent outside gemmOps. It allocates
-// (the timing map), so allocs/op come from BenchmarkTrainStep.
+// BenchmarkTrainStepOps is BenchmarkTrainStep with the time split by unit
+// and op (ms per step), for finding what to speed up next. The share of a
+// step outside the matrix products, which the units' fused passes hide
+// from this split, comes from scripts/outside-gemm.sh's CPU profile. It
+// allocates (the timing map), so allocs/op come from BenchmarkTrainStep.
 func BenchmarkTrainStepOps(b *testing.B) {
 	for _, k := range []int{3, 5} {
 		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
@@ -312,11 +194,6 @@ func BenchmarkTrainStepOps(b *testing.B) {
 				b.ReportMetric(d.Seconds()*1e3/float64(b.N), strings.ReplaceAll(op, " ", "_")+"-ms")
 			}
 			b.ReportMetric((total-ops).Seconds()*1e3/float64(b.N), "other-ms")
-			inGEMM := time.Duration(0)
-			for _, op := range gemmOps {
-				inGEMM += be.spent[op]
-			}
-			b.ReportMetric(100*(1-inGEMM.Seconds()/total.Seconds()), "outside-GEMM-%")
 			if err := be.Sync(); err != nil {
 				b.Fatal(err)
 			}

@@ -287,49 +287,24 @@ func TestInferenceMatchesTrainingWithBatchStatistics(t *testing.T) {
 	}
 }
 
-// is says whether b offers the optional interface T.
-func is[T any](b backend.Backend) bool {
-	_, ok := b.(T)
-	return ok
-}
-
-// plainOps hides the fused ops of the backend it wraps, so the graph falls
-// back to the separate ops.
-type plainOps struct{ backend.Backend }
-
-// TestFusedOpsMatchSeparateOps trains a few steps with the CPU backend's
-// fused ops and with the separate ops they replace: losses, parameters,
-// moving statistics and inference logits must be the same bits.
-func TestFusedOpsMatchSeparateOps(t *testing.T) {
-	be := backend.Backend(cpu.New())
-	for _, offers := range []struct {
-		name string
-		ok   bool
-	}{
-		{"ReLUBatchNorm", is[backend.ReLUBatchNorm](be)},
-		{"BatchNormAddReLU", is[backend.BatchNormAddReLU](be)},
-		{"ConvBatchNorm", is[backend.ConvBatchNorm](be)},
-		{"ConvBatchNormInfer", is[backend.ConvBatchNormInfer](be)},
-		{"ConvBackwardBatchNorm", is[backend.ConvBackwardBatchNorm](be)},
-		{"PaddedActivations", is[backend.PaddedActivations](be)},
-		{"BatchNormMaxPool", is[backend.BatchNormMaxPool](be)},
-	} {
-		if !offers.ok {
-			t.Fatalf("the CPU backend no longer offers backend.%s; this test compares less than it says", offers.name)
-		}
-	}
+// TestNativeUnitsMatchComposed trains a few steps with the CPU backend's
+// own (fused) units and with the composed ones, the plain ops each stands
+// for, on the same backend: losses, gradients, parameters, moving
+// statistics and inference logits must be the same bits.
+func TestNativeUnitsMatchComposed(t *testing.T) {
 	for _, kernel := range []int{3, 5} {
-		t.Run(fmt.Sprintf("k=%d", kernel), func(t *testing.T) { testFusedOpsMatchSeparateOps(t, kernel) })
+		t.Run(fmt.Sprintf("k=%d", kernel), func(t *testing.T) { testNativeUnitsMatchComposed(t, kernel) })
 	}
 }
 
-// testFusedOpsMatchSeparateOps trains a few steps with the CPU backend's
-// fused ops and padded activations, and with its plain ops only
-// (plainOps), and compares the results to the bit.
-func testFusedOpsMatchSeparateOps(t *testing.T, kernel int) {
+// testNativeUnitsMatchComposed trains a few steps with the CPU backend's
+// units (fused, on padded activations) and with backend.Composed over its
+// plain ops, and compares the results to the bit.
+func testNativeUnitsMatchComposed(t *testing.T, kernel int) {
 	type run struct {
 		losses []float32
 		values map[string][]float32
+		grads  map[string][]float32 // of the last step
 		logits []float32
 	}
 	train := func(be backend.Backend) run {
@@ -354,6 +329,9 @@ func testFusedOpsMatchSeparateOps(t *testing.T, kernel int) {
 		if r.values, err = m.Values(); err != nil {
 			t.Fatal(err)
 		}
+		if r.grads, err = m.Gradients(); err != nil {
+			t.Fatal(err)
+		}
 		infer, err := m.NewBatch(n, false)
 		if err != nil {
 			t.Fatal(err)
@@ -369,16 +347,21 @@ func testFusedOpsMatchSeparateOps(t *testing.T, kernel int) {
 		}
 		return r
 	}
-	fused, plain := train(cpu.New()), train(plainOps{cpu.New()})
-	if !slices.Equal(fused.losses, plain.losses) {
-		t.Errorf("loss sums and correct counts %v, separate ops %v", fused.losses, plain.losses)
+	native, composed := train(cpu.New()), train(backend.Composed{Ops: cpu.New()})
+	if !slices.Equal(native.losses, composed.losses) {
+		t.Errorf("loss sums and correct counts %v, composed units %v", native.losses, composed.losses)
 	}
-	for name, v := range plain.values {
-		if !slices.Equal(fused.values[name], v) {
+	for name, v := range composed.values {
+		if !slices.Equal(native.values[name], v) {
 			t.Errorf("%s differs after training", name)
 		}
 	}
-	if !slices.Equal(fused.logits, plain.logits) {
+	for name, g := range composed.grads {
+		if !slices.Equal(native.grads[name], g) {
+			t.Errorf("the gradient of %s differs", name)
+		}
+	}
+	if !slices.Equal(native.logits, composed.logits) {
 		t.Errorf("inference logits differ")
 	}
 }

@@ -77,6 +77,7 @@ type Layer struct {
 	Name, Type string
 	Output     []int    // without the batch axis
 	Params     []string // names of its parameters, in table order
+	Pad        int      // Conv2D: zero pixels each side of its input (0 'valid', k/2 'same')
 }
 
 // Spec is the declared model: the layers, and the parameters in the order
@@ -100,17 +101,17 @@ func Declare(cfg Config) (*Spec, error) {
 	pooled := mid / 2     // 12
 
 	s.layer("input", "InputLayer", []int{ImageSize, ImageSize, 1})
-	s.conv("conv2d", 3, 1, conv1Filters, []int{stem, stem, conv1Filters})
+	s.conv("conv2d", 3, 0, 1, conv1Filters, []int{stem, stem, conv1Filters})
 	s.layer("activation", "ReLU", []int{stem, stem, conv1Filters})
 	s.batchNorm("batch_normalization", conv1Filters, []int{stem, stem, conv1Filters})
-	s.conv("resblock_conv_a", k, conv1Filters, conv1Filters, []int{stem, stem, conv1Filters})
+	s.conv("resblock_conv_a", k, k/2, conv1Filters, conv1Filters, []int{stem, stem, conv1Filters})
 	s.batchNorm("resblock_bn_a", conv1Filters, []int{stem, stem, conv1Filters})
 	s.layer("resblock_relu_a", "ReLU", []int{stem, stem, conv1Filters})
-	s.conv("resblock_conv_b", k, conv1Filters, conv1Filters, []int{stem, stem, conv1Filters})
+	s.conv("resblock_conv_b", k, k/2, conv1Filters, conv1Filters, []int{stem, stem, conv1Filters})
 	s.batchNorm("resblock_bn_b", conv1Filters, []int{stem, stem, conv1Filters})
 	s.layer("resblock_add", "Add", []int{stem, stem, conv1Filters})
 	s.layer("resblock_relu_out", "ReLU", []int{stem, stem, conv1Filters})
-	s.conv("conv2d_1", 3, conv1Filters, conv4Filters, []int{mid, mid, conv4Filters})
+	s.conv("conv2d_1", 3, 0, conv1Filters, conv4Filters, []int{mid, mid, conv4Filters})
 	s.layer("activation_1", "ReLU", []int{mid, mid, conv4Filters})
 	s.batchNorm("batch_normalization_1", conv4Filters, []int{mid, mid, conv4Filters})
 	s.layer("max_pooling2d", "MaxPooling2D", []int{pooled, pooled, conv4Filters})
@@ -133,10 +134,11 @@ func (s *Spec) layer(name, typ string, out []int, params ...Param) {
 	s.Layers = append(s.Layers, l)
 }
 
-func (s *Spec) conv(name string, k, in, out int, outShape []int) {
+func (s *Spec) conv(name string, k, pad, in, out int, outShape []int) {
 	s.layer(name, "Conv2D", outShape,
 		Param{Name: "kernel", Shape: []int{k, k, in, out}, Init: GlorotUniform, Trainable: true, FanIn: k * k * in, FanOut: k * k * out},
 		Param{Name: "bias", Shape: []int{out}, Init: Zeros, Trainable: true})
+	s.Layers[len(s.Layers)-1].Pad = pad
 }
 
 func (s *Spec) dense(name string, in, out int) {
@@ -151,6 +153,16 @@ func (s *Spec) batchNorm(name string, c int, outShape []int) {
 		Param{Name: "beta", Shape: []int{c}, Init: Zeros, Trainable: true},
 		Param{Name: "moving_mean", Shape: []int{c}, Init: Zeros},
 		Param{Name: "moving_variance", Shape: []int{c}, Init: Ones})
+}
+
+// Layer is the row of the layer table named name.
+func (s *Spec) Layer(name string) (Layer, bool) {
+	for _, l := range s.Layers {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Layer{}, false
 }
 
 // Counts returns total, trainable and non-trainable parameter counts.
