@@ -6,7 +6,6 @@ import (
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
-
 // conv2DBatchStats is Conv2D plus the batch statistics of its output: the
 // direct convolution adds each tile up while it is in L1 (an outputStats
 // epilogue); elsewhere a pass over y does, image by image like batchSums,
@@ -43,7 +42,6 @@ func (c *Backend) batchNormApply(op string, y, x, z, gamma, beta, saveMean, save
 	}
 	c.affineInto(op, y, x, z, c.normalizing(f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), s))
 }
-
 
 // bnGradient is a batch norm's input gradient once its dgamma and dbeta
 // are known: batchNormBackward(dx, DGamma, DBeta, G, X, Gamma, SaveMean,
@@ -205,7 +203,6 @@ func (c *Backend) batchNormBackwardApply(dx backend.Tensor, from bnGradient) {
 	}
 	c.backwardAffine(dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta, gradientSteps(from.ReLUX))
 }
-
 
 func (c *Backend) conv2DReLUBatchNormInfer(y, x, w, b backend.Tensor, pad int, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
 	c.convBatchNormInfer("conv2d relu batchnorm infer", y, x, w, b, pad, nil, gamma, beta, movingMean, movingVar, eps, rowSteps{reluIn: true})

@@ -14,7 +14,6 @@ import (
 // layout each time; the batch norm that writes it writes the interior
 // rows, and the border, zero from allocation, is never written.
 
-
 // allocPadded is a plain Alloc where the direct convolution does not run:
 // the other convolution paths read the plain layout and would copy a
 // padded tensor out again.

@@ -12,7 +12,6 @@ import "github.com/mnistgpu/mnistgpu/internal/backend"
 // adds up the batch norm's sums on each pair of gradient rows as it
 // writes them, image by image in pixel order like BatchNormBackward.
 
-
 func (c *Backend) reluBatchNormMaxPool(y, x, gamma, beta, saveMean, saveInvStd backend.Tensor) {
 	const op = "relu batchnorm maxpool"
 	n, h, w, ch, ok := c.poolShape(op, x, y)
