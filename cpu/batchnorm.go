@@ -152,12 +152,6 @@ func (c *Backend) reluBatchNormTrain(y, saveMean, saveInvStd, x, gamma, beta, mo
 	c.batchNormTrain("relu batchnorm train", y, saveMean, saveInvStd, x, nil, gamma, beta, movingMean, movingVar, momentum, eps, rowSteps{reluIn: true})
 }
 
-// batchNormAddReLUTrain writes y = max(BatchNormTrain(x) + z, 0), z nil for
-// none, in the pass that normalizes.
-func (c *Backend) batchNormAddReLUTrain(y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
-	c.batchNormTrain("batchnorm add relu train", y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar, momentum, eps, rowSteps{reluOut: true})
-}
-
 // batchNormTrain normalizes x, or max(x, 0) with s.reluIn, with its batch
 // statistics; z (nil for none) is added after, and s.reluOut applies last.
 func (c *Backend) batchNormTrain(op string, y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32, s rowSteps) {
@@ -177,12 +171,6 @@ func (c *Backend) BatchNormInfer(y, x, gamma, beta, movingMean, movingVar backen
 // reluBatchNormInfer is BatchNormInfer of max(x, 0); it may run in place.
 func (c *Backend) reluBatchNormInfer(y, x, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
 	c.batchNormInfer("relu batchnorm infer", y, x, nil, gamma, beta, movingMean, movingVar, eps, rowSteps{reluIn: true})
-}
-
-// batchNormAddReLUInfer writes y = max(BatchNormInfer(x) + z, 0), z nil for
-// none; y may be x or z.
-func (c *Backend) batchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
-	c.batchNormInfer("batchnorm add relu infer", y, x, z, gamma, beta, movingMean, movingVar, eps, rowSteps{reluOut: true})
 }
 
 func (c *Backend) batchNormInfer(op string, y, x, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32, s rowSteps) {

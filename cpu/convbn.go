@@ -195,15 +195,6 @@ func gradientSteps(reluX bool) rowSteps {
 	return rowSteps{}
 }
 
-func (c *Backend) batchNormBackwardApply(dx backend.Tensor, from bnGradient) {
-	const op = "batchnorm backward apply"
-	if !c.present(op, "dx and batch-norm gradient", dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta) ||
-		!c.gradientFits(op, from, dx, from.Gamma.Len()) {
-		return
-	}
-	c.backwardAffine(dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta, gradientSteps(from.ReLUX))
-}
-
 func (c *Backend) conv2DReLUBatchNormInfer(y, x, w, b backend.Tensor, pad int, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
 	c.convBatchNormInfer("conv2d relu batchnorm infer", y, x, w, b, pad, nil, gamma, beta, movingMean, movingVar, eps, rowSteps{reluIn: true})
 }

@@ -290,13 +290,6 @@ func TestConvBackwardBNBadInputs(t *testing.T) {
 			}
 		})
 	}
-	t.Run("apply without a gradient", func(t *testing.T) {
-		c := New()
-		c.batchNormBackwardApply(c.Alloc(xShape...), bnGradient{})
-		if err := c.Sync(); err == nil {
-			t.Fatal("no error")
-		}
-	})
 }
 
 // TestConvBatchNormInfer compares conv2DReLUBatchNormInfer and

@@ -29,6 +29,34 @@ var fusedShapes = []struct {
 	{"dense, odd", []int{5, 3}},
 }
 
+// The rest of the fused batch-norm passes as standalone ops, which no unit
+// calls but the tests compare the units' passes with: the training and
+// inference batch norm followed by the shortcut's add and a ReLU, and a
+// batch norm's input gradient on its own.
+
+// batchNormAddReLUTrain writes y = max(BatchNormTrain(x) + z, 0), z nil for
+// none, in the pass that normalizes.
+func (c *Backend) batchNormAddReLUTrain(y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar backend.Tensor, momentum, eps float32) {
+	c.batchNormTrain("batchnorm add relu train", y, saveMean, saveInvStd, x, z, gamma, beta, movingMean, movingVar, momentum, eps, rowSteps{reluOut: true})
+}
+
+// batchNormAddReLUInfer writes y = max(BatchNormInfer(x) + z, 0), z nil for
+// none; y may be x or z.
+func (c *Backend) batchNormAddReLUInfer(y, x, z, gamma, beta, movingMean, movingVar backend.Tensor, eps float32) {
+	c.batchNormInfer("batchnorm add relu infer", y, x, z, gamma, beta, movingMean, movingVar, eps, rowSteps{reluOut: true})
+}
+
+// batchNormBackwardApply writes into dx the input gradient that from
+// describes.
+func (c *Backend) batchNormBackwardApply(dx backend.Tensor, from bnGradient) {
+	const op = "batchnorm backward apply"
+	if !c.present(op, "dx and batch-norm gradient", dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta) ||
+		!c.gradientFits(op, from, dx, from.Gamma.Len()) {
+		return
+	}
+	c.backwardAffine(dx, from.G, from.X, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta, gradientSteps(from.ReLUX))
+}
+
 // bnInputs are random batch-norm parameters and moving statistics of ch
 // channels; x, z and dy are drawn by the caller.
 type bnInputs struct {
