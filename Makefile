@@ -43,8 +43,8 @@ bench-cpu:
 		|| (echo "bench-cpu needs OpenBLAS's headers and a C compiler (Debian: libopenblas-dev)"; exit 1)
 	OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-SkylakeX} OPENBLAS_THREAD_TIMEOUT=4 CGO_ENABLED=1 $(GO) test -tags openblas -run '^$$' -bench VsOpenBLAS -benchtime 10x ./cpu/
 
-# The share of a k=3 training step spent outside GEMM, by op (wall time)
-# and by CPU profile (see the script's header for what counts as GEMM).
+# A k=3 training step's wall time by layer unit, and its share outside GEMM
+# by CPU profile (see the script's header for what counts as GEMM).
 bench-outside:
 	bash scripts/outside-gemm.sh 3 60 5
 

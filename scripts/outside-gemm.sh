@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
-# The share of a CPU training step spent outside GEMM, counted two ways
-# (make bench-outside; the README's performance table quotes both):
+# The share of a CPU training step spent outside GEMM (make bench-outside;
+# the README's performance table quotes it), after the step's wall time
+# split by layer unit (BenchmarkTrainStepOps; a conv unit's time includes
+# its batch-norm passes, which run inside the unit and cannot be timed
+# apart from its convolution):
 #
-#  1. by op, wall time: BenchmarkTrainStepOps's outside-GEMM-% — the time
-#     outside the convolution and dense ops, which include their operand
-#     copies (padding, virtual-pixel dy) as a BLAS call includes packing,
-#     and the batch-norm work fused into them;
-#  2. by CPU profile, strictly: samples outside the multiply micro-kernels
-#     and the loops that feed them tiles (direct convolution, strided and
-#     packed GEMM, the dense layer's transposed product). Padding copies,
-#     the batch-norm work a convolution does on its tiles (tileEpilogue),
-#     batch norm, ReLU, pooling, Adam, the loss and the worker pool's
-#     hand-offs all count as outside.
+# counted by CPU profile, strictly: samples outside the multiply
+# micro-kernels and the loops that feed them tiles (direct convolution,
+# strided and packed GEMM, the dense layer's transposed product). Padding
+# copies, the batch-norm work a convolution does on its tiles
+# (tileEpilogue), batch norm, ReLU, pooling, Adam, the loss and the worker
+# pool's hand-offs all count as outside.
 #
 # Profiles of the same code spread over 3-7 points with the load of the
 # host (the step's memory traffic slows when neighbours use the memory
@@ -29,9 +28,9 @@ runs=${3:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "== by op (wall time), $steps steps, k=$k"
+echo "== by unit (wall time), $steps steps, k=$k"
 go test -run '^$' -bench "TrainStepOps/k=$k\$" -benchtime "${steps}x" ./internal/model/ |
-	grep '^Benchmark' | tr '\t' '\n' | sed -n 's/^ *//; /-ms$\|-%$\|ns\/op$/p'
+	grep '^Benchmark' | tr '\t' '\n' | sed -n 's/^ *//; /-ms$\|ns\/op$/p'
 
 echo "== by CPU profile, $steps steps, k=$k, $runs runs"
 go test -c -o "$work/model.test" ./internal/model/
