@@ -332,16 +332,7 @@ func testNativeUnitsMatchComposed(t *testing.T, kernel int) {
 		if r.grads, err = m.Gradients(); err != nil {
 			t.Fatal(err)
 		}
-		infer, err := m.NewBatch(n, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		be.GatherBatch(infer.X, infer.Labels, ds, perm, 0)
-		m.Forward(infer)
-		r.logits = make([]float32, n*model.NumClasses)
-		if err := be.Download(r.logits, infer.Logits); err != nil {
-			t.Fatal(err)
-		}
+		r.logits = inferenceLogits(t, be, m, ds, perm, n)
 		if err := be.Sync(); err != nil {
 			t.Fatal(err)
 		}
@@ -390,4 +381,21 @@ func TestTrainStepAllocatesNothing(t *testing.T) {
 	if err := be.Sync(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// inferenceLogits runs an inference pass over the first n images of ds
+// (in perm's order) and returns the logits.
+func inferenceLogits(t *testing.T, be backend.Backend, m *model.Model, ds backend.Dataset, perm backend.Tensor, n int) []float32 {
+	t.Helper()
+	infer, err := m.NewBatch(n, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.GatherBatch(infer.X, infer.Labels, ds, perm, 0)
+	m.Forward(infer)
+	logits := make([]float32, n*model.NumClasses)
+	if err := be.Download(logits, infer.Logits); err != nil {
+		t.Fatal(err)
+	}
+	return logits
 }

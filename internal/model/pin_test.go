@@ -67,16 +67,7 @@ func pinnedRun(t *testing.T, kernel int) ([]uint32, uint64) {
 		t.Fatal(err)
 	}
 	// Then an inference pass over the first batch, whose logits go into the hash too.
-	infer, err := m.NewBatch(n, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	be.GatherBatch(infer.X, infer.Labels, ds, perm, 0)
-	m.Forward(infer)
-	logits := make([]float32, n*model.NumClasses)
-	if err := be.Download(logits, infer.Logits); err != nil {
-		t.Fatal(err)
-	}
+	logits := inferenceLogits(t, be, m, ds, perm, n)
 	h := fnv.New64a()
 	var word [4]byte
 	hash := func(vs []float32) {
