@@ -3,6 +3,8 @@
 package cuda
 
 /*
+// cuBLAS (libcublas.so.13 or .12, cublas_api.h): handle, stream, SGEMM and
+// SGEMV with host scalars; status code out.
 #include "shim.h"
 
 static int mg_cublasCreate(cublasHandle_t *h) { ENSURE_CTX(); return CALL(S_cublasCreate_v2, int(*)(cublasHandle_t *), h); }

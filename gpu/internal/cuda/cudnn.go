@@ -3,6 +3,8 @@
 package cuda
 
 /*
+// cuDNN (libcudnn.so.9, cudnn_graph.h, cudnn_ops.h, cudnn_cnn.h): the legacy
+// API's descriptors, Find, convolutions and batch norm; status code out.
 #include "shim.h"
 
 static size_t mg_cudnnGetVersion(void) { return CALL(S_cudnnGetVersion, size_t(*)(void)); }

@@ -3,6 +3,8 @@
 package cuda
 
 /*
+// The CUDA driver API (libcuda.so.1, cuda.h): one wrapper per function,
+// the status code out; those that need a context make it current first.
 #include "shim.h"
 
 static int mg_cuInit(void) { return CALL(S_cuInit, CUresult(*)(unsigned), 0); }

@@ -3,6 +3,7 @@
 package cuda
 
 /*
+// Opening the libraries and resolving symbols.h's functions into the slots.
 #cgo LDFLAGS: -ldl
 #include "shim.h"
 

@@ -3,6 +3,8 @@
 package cuda
 
 /*
+// NVRTC (libnvrtc.so.13 or .12, nvrtc.h): compiling the kernels; needs no
+// GPU and no context.
 #include "shim.h"
 
 static int mg_nvrtcVersion(int *major, int *minor) { return CALL(S_nvrtcVersion, int(*)(int *, int *), major, minor); }
