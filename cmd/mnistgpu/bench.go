@@ -177,7 +177,10 @@ func (c *BenchCmd) Run(ctx context.Context) error {
 		return runErr
 	}
 	rep.Finished = time.Now().Format(time.RFC3339)
-	if err := benchreport.Write(out, rep); err != nil {
+	release := holdInterrupts(ctx)
+	err = benchreport.Write(out, rep)
+	release()
+	if err != nil {
 		return errors.Join(runErr, err)
 	}
 	printBench(rep, out)

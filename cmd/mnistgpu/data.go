@@ -49,12 +49,12 @@ type DataVerifyCmd struct {
 	dataDirFlag
 }
 
-func (c *DataVerifyCmd) Run() error {
+func (c *DataVerifyCmd) Run(ctx context.Context) error {
 	dir, err := c.dir()
 	if err != nil {
 		return err
 	}
-	if _, _, err := mnist.Verify(dir); err != nil {
+	if _, _, err := mnist.Verify(ctx, dir); err != nil {
 		return err
 	}
 	fmt.Printf("MNIST in %s: all four files present, checksums match, contents parse\n", dir)
@@ -84,7 +84,7 @@ func loadData(ctx context.Context, f dataDirFlag) (trainSet, testSet *mnist.Set,
 	if f.DataDir == "" || len(missing) > 0 {
 		return mnist.Ensure(ctx, dir, mnist.FetchOptions{Progress: os.Stderr})
 	}
-	trainSet, testSet, verr := mnist.Verify(dir)
+	trainSet, testSet, verr := mnist.Verify(ctx, dir)
 	if verr == nil {
 		return trainSet, testSet, nil
 	}
@@ -93,7 +93,7 @@ func loadData(ctx context.Context, f dataDirFlag) (trainSet, testSet *mnist.Set,
 	}
 	// Verify stops at checksums; Load says what is wrong with a file that
 	// does not parse, naming it.
-	if trainSet, testSet, err = mnist.Load(dir); err != nil {
+	if trainSet, testSet, err = mnist.Load(ctx, dir); err != nil {
 		return nil, nil, err
 	}
 	fmt.Fprintf(os.Stderr, "mnistgpu: warning: %s: the files parse but are not the published MNIST (sha256 differs); using them as a custom data set\n", dir)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -29,6 +30,12 @@ func (c *EvalCmd) Validate() error {
 }
 
 func (c *EvalCmd) Run(ctx context.Context) error {
+	// A named pipe or device would block the open or never end.
+	if info, err := os.Stat(c.Checkpoint); err != nil {
+		return err
+	} else if !info.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file (mode %s), so not a checkpoint", c.Checkpoint, info.Mode())
+	}
 	f, err := os.Open(c.Checkpoint)
 	if err != nil {
 		return err
@@ -69,7 +76,11 @@ func (c *EvalCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer data.Close()
+	fmt.Fprintf(os.Stderr, "evaluating %s (k=%d) on %s: %d test images, batch %d\n", c.Checkpoint, spec.Config.Kernel, b.Name(), testSet.N, evalBatch)
 	res, err := ev.Run(ctx, data, testSet.N, true)
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("evaluation stopped before its end, nothing to report: %w", context.Cause(ctx))
+	}
 	if err != nil {
 		return err
 	}

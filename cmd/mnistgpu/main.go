@@ -12,9 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/alecthomas/kong"
 
@@ -61,14 +59,9 @@ func main() {
 		fail(err, exitUsage)
 	}
 
-	// The first Ctrl-C asks the command to stop and save what it has; the
-	// second, once stop() restores default handling, kills the process.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-	kctx.BindTo(ctx, (*context.Context)(nil))
+	// The first Ctrl-C asks the command to stop and save what it has
+	// (signals.go); the second quits, once no output is half-written.
+	kctx.BindTo(watchSignals(), (*context.Context)(nil))
 	if err := kctx.Run(); err != nil {
 		fail(err, exitCode(err))
 	}
@@ -90,6 +83,9 @@ func exitCode(err error) int {
 	var e exitCoder
 	if errors.As(err, &e) {
 		return e.ExitCode()
+	}
+	if errors.Is(err, context.Canceled) {
+		return 130 // a stage stopped by Ctrl-C or SIGTERM, as a shell reports SIGINT
 	}
 	return exitFailure
 }

@@ -122,6 +122,7 @@ func num(v float64) *float64 {
 // stop the others; the failures are joined in the error. A failed run keeps
 // its metrics and summary but no checkpoint of broken weights.
 func (r *runRecord) write(ctx context.Context) error {
+	defer holdInterrupts(ctx)()
 	path := func(name string) string { return filepath.Join(r.out, name) }
 	title := fmt.Sprintf("k=%d, %s, batch %d", r.cmd.Kernel, r.device.Name(), r.cmd.BatchSize)
 	res := r.res

@@ -19,6 +19,7 @@ var (
 	ErrBadLabel      = errors.New("label out of range 0..9")
 	ErrChecksum      = errors.New("sha256 mismatch")
 	ErrTooLarge      = errors.New("download too large")
+	ErrNotRegular    = errors.New("not a regular file")
 )
 
 // FileError says what is wrong with one file.

@@ -51,7 +51,7 @@ func ensure(ctx context.Context, dir string, opts FetchOptions, sums map[string]
 	if err := fetch(ctx, dir, opts, sums); err != nil {
 		return nil, nil, err
 	}
-	return verify(dir, sums)
+	return verify(ctx, dir, sums)
 }
 
 // fetch is Fetch with the expected digests as a parameter: tests serve small
@@ -62,7 +62,13 @@ func fetch(ctx context.Context, dir string, opts FetchOptions, sums map[string]s
 	}
 	var need []string
 	for _, name := range fileNames {
-		if checkSum(filepath.Join(dir, name), sums[name]) != nil {
+		switch err := checkSum(ctx, filepath.Join(dir, name), sums[name]); {
+		case ctx.Err() != nil:
+			return fmt.Errorf("mnist: checking %s: %w", dir, context.Cause(ctx))
+		case errors.Is(err, ErrNotRegular):
+			// Not ours to replace: a pipe or device under a data file's name.
+			return err
+		case err != nil:
 			need = append(need, name)
 		}
 	}

@@ -129,7 +129,7 @@ func TestFetchFromProxy(t *testing.T) {
 	if got := srv.hits.Load(); got != 1 {
 		t.Errorf("%d requests, want 1 (the zip)", got)
 	}
-	if _, _, err := verify(dir, sums); err != nil {
+	if _, _, err := verify(context.Background(), dir, sums); err != nil {
 		t.Errorf("verify after fetch: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/flate"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -32,12 +33,12 @@ const (
 // LoadSet reads one split from a gzipped IDX images file and its labels
 // file. Any rows and cols > 0 are accepted; Load is the one that insists on
 // 28x28.
-func LoadSet(imagesPath, labelsPath string) (*Set, error) {
-	images, n, rows, cols, err := readImages(imagesPath)
+func LoadSet(ctx context.Context, imagesPath, labelsPath string) (*Set, error) {
+	images, n, rows, cols, err := readImages(ctx, imagesPath)
 	if err != nil {
 		return nil, err
 	}
-	labels, err := readLabels(labelsPath)
+	labels, err := readLabels(ctx, labelsPath)
 	if err != nil {
 		return nil, err
 	}
@@ -53,22 +54,22 @@ func LoadSet(imagesPath, labelsPath string) (*Set, error) {
 
 // Load reads both splits from dir, which must hold the four standard files.
 // It does not check checksums (Verify does), so it also loads hand-made
-// files of the right shape.
-func Load(dir string) (train, test *Set, err error) {
-	train, err = loadMNISTSet(dir, TrainImages, TrainLabels)
+// files of the right shape. Cancelling ctx stops it within a read.
+func Load(ctx context.Context, dir string) (train, test *Set, err error) {
+	train, err = loadMNISTSet(ctx, dir, TrainImages, TrainLabels)
 	if err != nil {
 		return nil, nil, err
 	}
-	test, err = loadMNISTSet(dir, TestImages, TestLabels)
+	test, err = loadMNISTSet(ctx, dir, TestImages, TestLabels)
 	if err != nil {
 		return nil, nil, err
 	}
 	return train, test, nil
 }
 
-func loadMNISTSet(dir, imagesName, labelsName string) (*Set, error) {
+func loadMNISTSet(ctx context.Context, dir, imagesName, labelsName string) (*Set, error) {
 	imagesPath := filepath.Join(dir, imagesName)
-	s, err := LoadSet(imagesPath, filepath.Join(dir, labelsName))
+	s, err := LoadSet(ctx, imagesPath, filepath.Join(dir, labelsName))
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +84,9 @@ func loadMNISTSet(dir, imagesName, labelsName string) (*Set, error) {
 }
 
 // readImages returns the pixels and the header's dimensions of an images file.
-func readImages(path string) (pixels []uint8, n, rows, cols int, err error) {
+func readImages(ctx context.Context, path string) (pixels []uint8, n, rows, cols int, err error) {
 	var dims [3]uint32
-	pixels, err = readIDX(path, imagesMagic, "images", dims[:], func() (int64, error) {
+	pixels, err = readIDX(ctx, path, imagesMagic, "images", dims[:], func() (int64, error) {
 		n, rows, cols = int(dims[0]), int(dims[1]), int(dims[2])
 		switch {
 		case n == 0:
@@ -108,9 +109,9 @@ func readImages(path string) (pixels []uint8, n, rows, cols int, err error) {
 }
 
 // readLabels returns the labels of a labels file, each checked to be a digit.
-func readLabels(path string) ([]uint8, error) {
+func readLabels(ctx context.Context, path string) ([]uint8, error) {
 	var dims [1]uint32
-	labels, err := readIDX(path, labelsMagic, "labels", dims[:], func() (int64, error) {
+	labels, err := readIDX(ctx, path, labelsMagic, "labels", dims[:], func() (int64, error) {
 		n := int64(dims[0])
 		switch {
 		case n == 0:
@@ -134,19 +135,17 @@ func readLabels(path string) ([]uint8, error) {
 // readIDX reads a gzipped IDX file: the magic, len(dims) big-endian sizes,
 // then exactly payloadSize() bytes. payloadSize sees dims filled in and
 // rejects headers it does not like with an error that becomes ErrDims.
-func readIDX(path string, magic uint32, kind string, dims []uint32, payloadSize func() (int64, error)) ([]uint8, error) {
-	f, err := os.Open(path)
+func readIDX(ctx context.Context, path string, magic uint32, kind string, dims []uint32, payloadSize func() (int64, error)) ([]uint8, error) {
+	f, err := openRegular(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &FileError{Path: path, Problem: ErrMissing}
-		}
-		return nil, fmt.Errorf("mnist: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 
 	// gzip reads through a bufio.Reader we own, so that after the stream
-	// ends we can see whether the file goes on.
-	br := bufio.NewReader(f)
+	// ends we can see whether the file goes on; every read under it checks
+	// ctx, so a Ctrl-C stops decompression within one buffer.
+	br := bufio.NewReader(ctxReader{ctx, f})
 	zr, err := gzip.NewReader(br)
 	if err != nil {
 		return nil, readError(path, "gzip header", err)
@@ -180,12 +179,23 @@ func readIDX(path string, magic uint32, kind string, dims []uint32, payloadSize 
 		return nil, &FileError{Path: path, Problem: ErrDims, Detail: err.Error()}
 	}
 
-	// ReadAll grows with the data actually decompressed, so a header that
-	// lies about its size cannot make us allocate it up front. Asking for one
-	// byte more than declared is how trailing data is noticed; reading to
-	// the end is also what makes gzip check its CRC.
-	data, err := io.ReadAll(io.LimitReader(zr, size+1))
+	// Asking for one byte more than declared is how trailing data is
+	// noticed; reading to the end is also what makes gzip check its CRC.
+	data, err := readUpTo(zr, size)
+	trailing := false
+	if err == nil && int64(len(data)) == size {
+		var more [1]byte
+		var n int
+		if n, err = io.ReadFull(zr, more[:]); n > 0 {
+			trailing = true
+		} else if err == io.EOF {
+			err = nil
+		}
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("mnist: reading %s: %w", path, context.Cause(ctx))
+		}
 		return nil, readError(path, kind, err)
 	}
 	switch {
@@ -195,7 +205,7 @@ func readIDX(path string, magic uint32, kind string, dims []uint32, payloadSize 
 			Problem: ErrTruncated,
 			Detail:  fmt.Sprintf("header declares %d bytes of %s, file holds %d", size, kind, len(data)),
 		}
-	case int64(len(data)) > size:
+	case trailing:
 		return nil, &FileError{
 			Path:    path,
 			Problem: ErrTrailingData,
@@ -208,12 +218,69 @@ func readIDX(path string, magic uint32, kind string, dims []uint32, payloadSize 
 	case err != io.EOF:
 		return nil, readError(path, "end of the file", err)
 	}
-	// Growing by doubling can leave a lot of spare capacity; a training run
-	// keeps these slices for its whole life, so hand back a tight copy.
-	if cap(data)-len(data) > len(data)/8 {
-		data = append(make([]uint8, 0, len(data)), data...)
-	}
 	return data, nil
+}
+
+// readUpTo reads r to its end or to limit bytes. Its buffer grows with the
+// data actually decompressed, by doubling but never past limit, so a header
+// that lies about its size cannot make us allocate it up front, the peak is
+// at most 1.5 times the data, and a file of the declared size ends in a
+// buffer of that size (a training run keeps it for its whole life).
+func readUpTo(r io.Reader, limit int64) ([]byte, error) {
+	buf := make([]byte, 0, min(limit, 1<<20))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) == limit {
+				return buf, nil
+			}
+			grown := make([]byte, len(buf), min(limit, 2*int64(cap(buf))))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// openRegular opens a data file that must be a regular file: a named pipe
+// or a device would block the open or never end, out of reach of Ctrl-C.
+func openRegular(path string) (*os.File, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &FileError{Path: path, Problem: ErrMissing}
+		}
+		return nil, fmt.Errorf("mnist: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, &FileError{Path: path, Problem: ErrNotRegular, Detail: fileKind(info.Mode())}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("mnist: %w", err)
+	}
+	return f, nil
+}
+
+// fileKind names what a non-regular file is, for the error message.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.String()
 }
 
 // magicHint catches the most likely mix-up: the images and labels files swapped.

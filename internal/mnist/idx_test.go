@@ -2,6 +2,7 @@ package mnist
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"path/filepath"
 	"runtime"
@@ -16,7 +17,7 @@ func TestLoadSetRoundTrip(t *testing.T) {
 	writeFile(t, imgPath, imagesGz(t, n, rows, cols))
 	writeFile(t, lblPath, gz(t, idx(labelsMagic, []uint32{n}, digits(n, 4))))
 
-	s, err := LoadSet(imgPath, lblPath)
+	s, err := LoadSet(context.Background(), imgPath, lblPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestLoadSetBadInput(t *testing.T) {
 				writeFile(t, paths[labelsFile], tc.labels)
 			}
 
-			s, err := LoadSet(paths[imagesFile], paths[labelsFile])
+			s, err := LoadSet(context.Background(), paths[imagesFile], paths[labelsFile])
 			if err == nil {
 				t.Fatalf("LoadSet succeeded with N=%d, want %v", s.N, tc.want)
 			}
@@ -139,7 +140,7 @@ func TestLoadSetLyingHeaderDoesNotAllocate(t *testing.T) {
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := LoadSet(imgPath, lblPath)
+	_, err := LoadSet(context.Background(), imgPath, lblPath)
 	runtime.ReadMemStats(&after)
 
 	if !errors.Is(err, ErrTruncated) {
@@ -155,7 +156,7 @@ func TestLoad(t *testing.T) {
 	files, _ := fakeFiles(t)
 	writeFakeDir(t, dir, files)
 
-	train, test, err := Load(dir)
+	train, test, err := Load(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestLoadErrors(t *testing.T) {
 				}
 				writeFile(t, filepath.Join(dir, name), data)
 			}
-			_, _, err := Load(dir)
+			_, _, err := Load(context.Background(), dir)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("error %v, want %v", err, tc.want)
 			}
@@ -256,7 +257,7 @@ func FuzzLoadSet(f *testing.F) {
 		imgPath, lblPath := filepath.Join(dir, "img.gz"), filepath.Join(dir, "lbl.gz")
 		writeFile(t, imgPath, gz(t, raw))
 		writeFile(t, lblPath, labelsGz(t, 1))
-		s, err := LoadSet(imgPath, lblPath)
+		s, err := LoadSet(context.Background(), imgPath, lblPath)
 		if err == nil {
 			if s.N != 1 || len(s.Images) != s.Rows*s.Cols {
 				t.Fatalf("inconsistent set: N=%d %dx%d with %d pixels", s.N, s.Rows, s.Cols, len(s.Images))

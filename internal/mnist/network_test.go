@@ -19,7 +19,7 @@ func TestFetchRealMNIST(t *testing.T) {
 	if _, _, err := Ensure(t.Context(), dir, FetchOptions{Progress: os.Stderr}); err != nil {
 		t.Fatal(err)
 	}
-	train, test, err := Verify(dir)
+	train, test, err := Verify(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

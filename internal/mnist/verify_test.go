@@ -1,6 +1,7 @@
 package mnist
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"path/filepath"
@@ -11,7 +12,7 @@ import (
 
 func TestVerifyReportsEveryMissingFile(t *testing.T) {
 	dir := t.TempDir()
-	_, _, err := Verify(dir)
+	_, _, err := Verify(context.Background(), dir)
 	if !errors.Is(err, ErrMissing) {
 		t.Fatalf("error %v, want ErrMissing", err)
 	}
@@ -45,7 +46,7 @@ func TestVerify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFakeDir(t, dir, tc.files)
-			train, _, err := verify(dir, tc.sums)
+			train, _, err := verify(context.Background(), dir, tc.sums)
 			if tc.want == nil {
 				if err != nil {
 					t.Fatal(err)
