@@ -185,12 +185,14 @@ libraries() {
 # devices runs `mnistgpu devices` with the discovered folders, and again with
 # the binary's own search alone (a failure there is a discovery bug).
 devices() {
-  "$MNISTGPU" devices
-  local rc=$?
+  "$MNISTGPU" devices --require-gpu
+  local rc=$? own
   echo
   echo "-- the binary's own search (MNISTGPU_CUDA_LIBS unset):"
-  env -u MNISTGPU_CUDA_LIBS "$MNISTGPU" devices
-  return $rc
+  env -u MNISTGPU_CUDA_LIBS "$MNISTGPU" devices --require-gpu
+  own=$?
+  (( own == 0 )) || echo "DISCOVERY: without MNISTGPU_CUDA_LIBS the binary finds no usable setup (exit $own)"
+  return $(( rc || own ))
 }
 
 train() { # name, flags...
@@ -258,7 +260,7 @@ if stage 1; then
   step facts 20 "" bash -c facts
   step libraries 20 "" bash -c libraries
   step headers 30 'problem|MISMATCH|NOT FOUND|headers:' "$PYTHON" scripts/check_headers.py
-  step devices 30 "" bash -c devices
+  step devices 30 '^[A-Za-z ]+:|^GPU|tried .*(cudnn|cublas|nvrtc)\.so\.(9|13)|DISCOVERY|own search' bash -c devices
   # In its package's folder: some of its tests read the sources beside them.
   step nvrtc 40 '^(--- |ok|FAIL|PASS)|NVRTC [0-9]' bash -c 'cd gpu/internal/cuda && "$0" -test.v' "$(realpath -m "$CUDA_TEST")"
   step op-parity 90 '^(--- |ok|FAIL|PASS)|off by|max \|gpu' \

@@ -119,6 +119,13 @@ echo "test loss 0.04"
 		t.Error("results.tgz carries a checkpoint")
 	}
 
+	// The plan: every stage, nothing run, nothing written.
+	plan, err := exec.Command("bash", "gpu-check.sh", "--dry-run").CombinedOutput()
+	if err != nil || !strings.Contains(string(plan), "stage 1  op-parity") || !strings.Contains(string(plan), "stage 3  torch-cudagraphs") ||
+		!strings.Contains(string(plan), "stage end  comparison") {
+		t.Errorf("--dry-run: %v\n%s", err, plan)
+	}
+
 	// A rerun of stage 2 alone.
 	out2 := t.TempDir()
 	_, summary = runCheck(t, stubs, out2, "--stage", "2")

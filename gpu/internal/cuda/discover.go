@@ -49,7 +49,7 @@ var (
 		Hint: "install the NVIDIA driver (libcuda.so.1 ships with it); in a container, run with the GPU passed through"}
 	CuDNN = Library{Name: "cuDNN", Sonames: []string{"libcudnn.so.9", "libcudnn.so.8"},
 		Companions: []string{"libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9", "libcudnn_engines_runtime_compiled.so.9",
-			"libcudnn_heuristic.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
+			"libcudnn_heuristic.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9", "libcudnn_adv.so.9",
 			"libcudnn_ops_infer.so.8", "libcudnn_ops_train.so.8", "libcudnn_cnn_infer.so.8", "libcudnn_cnn_train.so.8"},
 		Hint: "pip install nvidia-cudnn-cu13 (or -cu12), or install cuDNN 9 from NVIDIA, or set " + LibDirsEnv + " to the folder holding libcudnn.so.9"}
 	CuBLAS = Library{Name: "cuBLAS", Sonames: []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"},
