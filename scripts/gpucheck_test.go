@@ -174,3 +174,49 @@ func tgzNames(t *testing.T, path string) map[string]bool {
 		names[h.Name] = true
 	}
 }
+
+// The script's discovery (libdirs) on a made-up site-packages: cuDNN's
+// folder, then cuBLAS and NVRTC of one CUDA major, 13 when both are there.
+func TestGPUCheckLibDirsOneMajor(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 here")
+	}
+	base := t.TempDir()
+	out, err := exec.Command(python, "-c", "import sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := filepath.Join(base, "lib", strings.TrimSpace(string(out)), "site-packages", "nvidia")
+	files := []string{"cu13/lib/libcublas.so.13", "cu13/lib/libnvrtc.so.13", "cudnn/lib/libcudnn.so.9",
+		"cublas/lib/libcublas.so.12", "cuda_nvrtc/lib/libnvrtc.so.12"}
+	for _, f := range files {
+		p := filepath.Join(site, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	libdirs := func() string {
+		cmd := exec.Command("bash", "-c", `source <(sed -n '/^libdirs() {/,/^}/p' gpu-check.sh); libdirs`)
+		cmd.Env = append(os.Environ(), "PYTHONUSERBASE="+base, "PYTHON="+python)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("libdirs: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	dir := func(d string) string { return filepath.Join(site, d, "lib") }
+	if got, want := libdirs(), dir("cudnn")+":"+dir("cu13"); got != want {
+		t.Errorf("with CUDA 13 and 12: %q, want %q", got, want)
+	}
+	// NVRTC 13 gone: both cuBLAS and NVRTC from CUDA 12, never cuBLAS 13 beside NVRTC 12.
+	if err := os.Remove(filepath.Join(site, "cu13/lib/libnvrtc.so.13")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := libdirs(), dir("cudnn")+":"+dir("cublas")+":"+dir("cuda_nvrtc"); got != want {
+		t.Errorf("with NVRTC 12 only: %q, want %q", got, want)
+	}
+}
