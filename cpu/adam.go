@@ -22,6 +22,6 @@ func (c *Backend) Adam(params, grads, m, v backend.Tensor, step int, lr, beta1, 
 		return
 	}
 	alpha := backend.AdamStepSize(lr, beta1, beta2, step)
-	c.tasks.adam = adamTask{f32(params), f32(grads), f32(m), f32(v), alpha, beta1, beta2, eps}
-	c.pool.dynamic(params.Len(), elementwiseChunk, &c.tasks.adam)
+	c.elementWork.adam = adamTask{f32(params), f32(grads), f32(m), f32(v), alpha, beta1, beta2, eps}
+	c.pool.dynamic(params.Len(), elementwiseChunk, &c.elementWork.adam)
 }

@@ -6,6 +6,23 @@ import (
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
+// bnWork is batch norm's scratch: the per-channel float64 sums and
+// per-group (per-image) partials (channelSums, the tile epilogue,
+// bnPoolBackward), the per-channel float32 intermediates (a zero mean, an
+// affine map's coefficients), each worker's two rows of normalized
+// activations for the pooled batch norm (poolbn.go), and its loops.
+type bnWork struct {
+	sums64, groupSums           []float64
+	channel32, zeros32, coeff32 []float32
+	pairScratch                 []float32
+
+	sums           channelSumsTask
+	affine         affineTask
+	paddedAffine   paddedAffineTask
+	bnPool         bnPoolTask
+	bnPoolBackward bnPoolBackwardTask
+}
+
 // bnShape checks that x (M, C) and every per-channel tensor fit; C is the last axis of x.
 func (c *Backend) bnShape(op string, x backend.Tensor, perChannel ...backend.Tensor) (m, ch int, ok bool) {
 	s := x.Shape()
@@ -75,19 +92,19 @@ func (c *Backend) channelSums(kind sumKind, x, dy, mu []float32, ch int, reluX b
 // groupedSums is channelSums with the rows cut into `groups` equal groups
 // (the caller's choice, e.g. one per image).
 func (c *Backend) groupedSums(groups int, kind sumKind, x, dy, mu []float32, ch int, reluX bool) (s1, s2 []float64) {
-	t := &c.tasks.sums
+	t := &c.bnWork.sums
 	if mu == nil {
 		mu = c.zeroChannels(ch)
 	}
 	*t = channelSumsTask{kind: kind, reluX: reluX, x: x, dy: dy, mu: mu, ch: ch, rows: len(x) / ch, groups: groups,
-		partial: grown(&c.groupSums, groups*2*ch)}
+		partial: grown(&c.bnWork.groupSums, groups*2*ch)}
 	c.pool.dynamic(groups, 1, t)
 	return c.addGroups(t.partial, groups, ch)
 }
 
 // zeroChannels is ch zeros in a reused buffer.
 func (c *Backend) zeroChannels(ch int) []float32 {
-	zero := grown(&c.zeros32, ch)
+	zero := grown(&c.bnWork.zeros32, ch)
 	clear(zero)
 	return zero
 }
@@ -105,7 +122,7 @@ func groupPair(partial []float64, g, ch int) (s1, s2 []float64) {
 }
 
 func (c *Backend) addGroups(partial []float64, groups, ch int) (s1, s2 []float64) {
-	out := grown(&c.sums64, 2*ch)
+	out := grown(&c.bnWork.sums64, 2*ch)
 	for j := range out {
 		total := 0.0
 		for g := range groups {
@@ -231,13 +248,13 @@ func (t *affineTask) run(_, lo, hi int) {
 
 // affine writes y = f(x, z) in a pass of its own.
 func (c *Backend) affine(y, x, z []float32, f affineMap) {
-	c.tasks.affine = affineTask{y, x, z, f}
-	c.pool.dynamic(len(x)/len(f.ka), 1024, &c.tasks.affine)
+	c.bnWork.affine = affineTask{y, x, z, f}
+	c.pool.dynamic(len(x)/len(f.ka), 1024, &c.bnWork.affine)
 }
 
 // coefficients hands out three reusable per-channel buffers.
 func (c *Backend) coefficients(ch int) (ka, kb, kc []float32) {
-	all := grown(&c.coeff32, 3*ch)
+	all := grown(&c.bnWork.coeff32, 3*ch)
 	return all[:ch], all[ch : 2*ch], all[2*ch:]
 }
 
@@ -308,6 +325,6 @@ func backwardMap(ka, kb, kc []float32, m int, gamma, saveMean, saveInvStd, dgamm
 
 // perChannel hands out two reusable per-channel buffers.
 func (c *Backend) perChannel(n int) (a, b []float32) {
-	both := grown(&c.channel32, 2*n)
+	both := grown(&c.bnWork.channel32, 2*n)
 	return both[:n], both[n:]
 }

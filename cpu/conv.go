@@ -4,6 +4,14 @@ import (
 	"github.com/mnistgpu/mnistgpu/internal/backend"
 )
 
+// convWork is the convolutions' own scratch (the engines they run on keep
+// theirs): the transposed weight gradient, the flipped kernel and the
+// bias broadcast's loop.
+type convWork struct {
+	dwT, flipped []float32
+	broadcast    broadcastRowsTask
+}
+
 // convGeom is the shape of one stride-1 convolution.
 type convGeom struct {
 	n, h, w, cin    int // input
@@ -46,7 +54,7 @@ func (c *Backend) Conv2D(y, x, w, b backend.Tensor, pad int) {
 	if !ok || !c.sameLen("conv2d bias", g.cout, b) {
 		return
 	}
-	ys, xs := f32(y), c.convInput(x, g, &c.plainX)
+	ys, xs := f32(y), c.convInput(x, g, &c.directWork.plainX)
 	if canDirect(g.cout) {
 		c.directForward(ys, xs, f32(w), f32(b), g, false, tileEpilogue{}) // the kernel starts from the bias
 		return
@@ -63,9 +71,9 @@ func (c *Backend) conv(y, x, w []float32, g convGeom, beta float32) {
 		c.directForward(y, image{f: x}, w, nil, g, beta != 0, tileEpilogue{})
 		return
 	}
-	c.tasks.imageA = imageCols{x, g}
-	c.tasks.matB = matrix{w, g.k, g.cout, false}
-	c.multiply(g.n*g.rowsPerImage, g.cout, g.k, &c.tasks.imageA, &c.tasks.matB, beta, y)
+	c.gemmWork.imageA = imageCols{x, g}
+	c.gemmWork.matB = matrix{w, g.k, g.cout, false}
+	c.multiply(g.n*g.rowsPerImage, g.cout, g.k, &c.gemmWork.imageA, &c.gemmWork.matB, beta, y)
 }
 
 // Conv2DBackward: db = Σ dy; dwᵀ = dyᵀ·im2col(x), with the image operand
@@ -103,7 +111,7 @@ func (c *Backend) convBackward(g convGeom, dx, dw, db, dy, x, w backend.Tensor, 
 	if dx != nil {
 		dxs = f32(dx)
 	}
-	xs := c.convInput(x, g, &c.plainX)
+	xs := c.convInput(x, g, &c.directWork.plainX)
 	if canDirect(g.cout) {
 		return c.directBackward(dxs, f32(dw), f32(db), dys, xs, ws, g, from, e)
 	}
@@ -128,7 +136,7 @@ func backwardGeom(g convGeom) convGeom {
 // flipKernel returns w (KH, KW, Cin, Cout) flipped in space and with its
 // channels transposed, in a reused buffer.
 func (c *Backend) flipKernel(ws []float32, g convGeom) []float32 {
-	flipped := grown(&c.flipped, len(ws))
+	flipped := grown(&c.convWork.flipped, len(ws))
 	for ky := 0; ky < g.kh; ky++ {
 		for kx := 0; kx < g.kw; kx++ {
 			src := ((g.kh-1-ky)*g.kw + (g.kw - 1 - kx)) * g.cin * g.cout
@@ -153,14 +161,14 @@ func (c *Backend) convWeights(dw, dy, x []float32, g convGeom) {
 	if canDirect(g.cout) {
 		d := newDirectGeom(g)
 		virtual := virtualLayout(d)
-		c.directWeights(dw, c.layOut(&c.virtualDy, dy, virtual), virtual.imgStride, image{f: x}, d)
+		c.directWeights(dw, c.layOut(&c.directWork.virtualDy, dy, virtual), virtual.imgStride, image{f: x}, d)
 		return
 	}
 	pixels := g.n * g.rowsPerImage
-	dwT := grown(&c.dwT, g.cout*g.k)
-	c.tasks.matA = matrix{dy, g.cout, pixels, true}
-	c.tasks.imageB = imageCols{x, g}
-	c.multiply(g.cout, g.k, pixels, &c.tasks.matA, &c.tasks.imageB, 0, dwT)
+	dwT := grown(&c.convWork.dwT, g.cout*g.k)
+	c.gemmWork.matA = matrix{dy, g.cout, pixels, true}
+	c.gemmWork.imageB = imageCols{x, g}
+	c.multiply(g.cout, g.k, pixels, &c.gemmWork.matA, &c.gemmWork.imageB, 0, dwT)
 	for q := 0; q < g.k; q++ {
 		for co := 0; co < g.cout; co++ {
 			dw[q*g.cout+co] = dwT[co*g.k+q]
@@ -179,8 +187,8 @@ func (t *broadcastRowsTask) run(_, lo, hi int) {
 }
 
 func (c *Backend) broadcastRows(out, bias []float32) {
-	c.tasks.broadcast = broadcastRowsTask{out, bias}
-	c.pool.dynamic(len(out)/len(bias), 1024, &c.tasks.broadcast)
+	c.convWork.broadcast = broadcastRowsTask{out, bias}
+	c.pool.dynamic(len(out)/len(bias), 1024, &c.convWork.broadcast)
 }
 
 // columnSums writes into sums the sum of each column of m (rows × cols),

@@ -18,7 +18,7 @@ func (c *Backend) conv2DBatchStats(y, saveMean, saveInvStd, x, w, b backend.Tens
 	}
 	var s1, s2 []float64
 	if canDirect(g.cout) {
-		s1, s2 = c.addGroups(c.directForward(f32(y), c.convInput(x, g, &c.plainX), f32(w), f32(b), g, false,
+		s1, s2 = c.addGroups(c.directForward(f32(y), c.convInput(x, g, &c.directWork.plainX), f32(w), f32(b), g, false,
 			tileEpilogue{kind: outputStats, mean: c.zeroChannels(g.cout), relu: relu}), g.n, g.cout)
 	} else {
 		c.Conv2D(y, x, w, b, pad)
@@ -107,8 +107,8 @@ func (c *Backend) conv2DBackwardBN(dx, dw, db, dy, x, w backend.Tensor, pad int,
 			c.Add(dx, dx, next.Addend)
 		}
 		if next.Mask != nil {
-			c.tasks.reluBackward = reluBackwardTask{f32(dx), f32(dx), c.plainElements(next.Mask, &c.plainMask)}
-			c.pool.dynamic(dx.Len(), elementwiseChunk, &c.tasks.reluBackward)
+			c.elementWork.reluBackward = reluBackwardTask{f32(dx), f32(dx), c.plainElements(next.Mask, &c.elementWork.plainMask)}
+			c.pool.dynamic(dx.Len(), elementwiseChunk, &c.elementWork.reluBackward)
 		}
 		s1, s2 = c.groupedSums(geom.n, sumDots, f32(next.X), f32(dx), f32(next.SaveMean), geom.cin, next.ReLUX)
 	}
@@ -180,10 +180,10 @@ func (c *Backend) present(op, what string, ts ...backend.Tensor) bool {
 // buffer of their own (the convolution's passes must not overwrite them).
 func (c *Backend) pending(from bnGradient) *pendingGradient {
 	ch := from.Gamma.Len()
-	all := grown(&c.pendingCoeff, 3*ch)
+	all := grown(&c.directWork.pendingCoeff, 3*ch)
 	f := backwardMap(all[:ch], all[ch:2*ch], all[2*ch:], from.X.Len()/ch, from.Gamma, from.SaveMean, from.SaveInvStd, from.DGamma, from.DBeta, gradientSteps(from.ReLUX))
-	c.pendingGrad = pendingGradient{x: f32(from.X), g: f32(from.G), f: f}
-	return &c.pendingGrad
+	c.directWork.pendingGrad = pendingGradient{x: f32(from.X), g: f32(from.G), f: f}
+	return &c.directWork.pendingGrad
 }
 
 // gradientSteps are the row steps of a batch norm's input gradient: with
@@ -217,5 +217,5 @@ func (c *Backend) convBatchNormInfer(op string, y, x, w, b backend.Tensor, pad i
 		c.affine(f32(y), f32(y), optional(z), f)
 		return
 	}
-	c.directForward(f32(y), c.convInput(x, g, &c.plainX), f32(w), f32(b), g, false, tileEpilogue{kind: normalized, addend: optional(z), affine: f})
+	c.directForward(f32(y), c.convInput(x, g, &c.directWork.plainX), f32(w), f32(b), g, false, tileEpilogue{kind: normalized, addend: optional(z), affine: f})
 }

@@ -18,64 +18,17 @@ func init() {
 type Backend struct {
 	err error // first error since the last Sync
 
-	// dwT and flipped hold a convolution's transposed weight gradient and
-	// flipped kernel; like every buffer here they grow once and are reused,
+	pool *workerPool
+	// Each engine's scratch buffers and the argument structs of its
+	// parallel loops, declared in its own file. A buffer grows once to
+	// the largest shape (grown) and a task struct is reused by every call,
 	// so steady-state steps do not allocate.
-	dwT, flipped []float32
-	// sums64 and channel32 hold per-channel intermediates of batch norm.
-	sums64    []float64
-	groupSums []float64 // per-group (per-image) partial sums: channelSums, the tile epilogue, bnPoolBackward
-	imageSums []float64 // padSums' per-image partials
-	channel32 []float32
-	// zeros32 and coeff32 hold a zero mean and the per-channel
-	// coefficients of an affine map.
-	zeros32, coeff32 []float32
-	gemmBufs         gemmBuffers
-	// The direct convolution's padded image, virtual-pixel dy, per-worker
-	// weight-gradient partials, tap offsets and kernel calls (direct.go).
-	padded, paddedDy, virtualDy, partialDw []float32
-	// Plain copies of padded tensors where a fallback path needs them.
-	plainX, plainMask []float32
-	// Each worker's two rows of normalized activations (poolbn.go).
-	pairScratch     []float32
-	offs, offsBytes []int
-	// The pending dy of conv2DBackwardBN and its coefficients.
-	pendingGrad  pendingGradient
-	pendingCoeff []float32
-	calls        []stridedCall
-	// stridedGemm's transposed B, per-worker partial C and tap offset.
-	transB, partialC []float32
-	transA, transC   []float32
-	packedA          [][]float32
-	zeroOffs         []int
-
-	pool  *workerPool
-	tasks tasks // the argument structs of the parallel loops, reused by every call
-}
-
-// tasks holds one argument struct per parallel loop; see task.
-type tasks struct {
-	relu            reluTask
-	reluBackward    reluBackwardTask
-	add             addTask
-	adam            adamTask
-	matA, matB      matrix
-	imageA, imageB  imageCols
-	broadcast       broadcastRowsTask
-	sums            channelSumsTask
-	affine          affineTask
-	paddedAffine    paddedAffineTask
-	bnPool          bnPoolTask
-	bnPoolBackward  bnPoolBackwardTask
-	maxPool         maxPoolTask
-	maxPoolBackward maxPoolBackwardTask
-	gemm            gemmTask
-	packB           packBTask
-	pad             padTask
-	direct          directForwardTask
-	directWeights   directWeightsTask
-	stridedGemm     stridedGemmTask
-	transpose       transposeTask
+	directWork  directWork  // direct.go
+	gemmWork    gemmWork    // gemm.go
+	bnWork      bnWork      // batchnorm.go
+	poolWork    poolWork    // pool.go
+	convWork    convWork    // conv.go
+	elementWork elementWork // elementwise.go
 }
 
 // New returns a CPU backend with one worker per GOMAXPROCS.
@@ -103,9 +56,8 @@ func (c *Backend) Sync() error {
 // Close stops the workers and drops the buffers; the backend is unusable after.
 func (c *Backend) Close() error {
 	c.pool.close()
-	c.dwT, c.flipped, c.gemmBufs = nil, nil, gemmBuffers{}
-	c.padded, c.paddedDy, c.virtualDy, c.partialDw = nil, nil, nil, nil
-	c.plainX, c.plainMask, c.pairScratch = nil, nil, nil
+	c.directWork, c.gemmWork, c.bnWork = directWork{}, gemmWork{}, bnWork{}
+	c.poolWork, c.convWork, c.elementWork = poolWork{}, convWork{}, elementWork{}
 	return nil
 }
 

@@ -14,6 +14,25 @@ package cpu
 // unused columns), which costs (Wp-OW)/Wp of its arithmetic (8% on this
 // model).
 
+// directWork is the direct convolution's scratch: the padded image, the
+// padded and virtual-pixel dy, the per-worker weight-gradient partials,
+// padSums' per-image partials, the tap offsets and kernel calls; the
+// pending dy of conv2DBackwardBN and its coefficients; plain copies of
+// padded inputs where a convolution reads the plain layout; and its loops.
+type directWork struct {
+	padded, paddedDy, virtualDy, partialDw []float32
+	imageSums                              []float64
+	offs, offsBytes                        []int
+	calls                                  []stridedCall
+	pendingGrad                            pendingGradient
+	pendingCoeff                           []float32
+	plainX                                 []float32
+
+	pad     padTask
+	forward directForwardTask
+	weights directWeightsTask
+}
+
 // directGeom extends convGeom with the padded layout.
 type directGeom struct {
 	convGeom
@@ -117,15 +136,15 @@ func (c *Backend) pad(x image, d directGeom) []float32 {
 	if n := d.paddedLen(); d.padH == 0 && d.padW == 0 && cap(x.f) >= n {
 		return x.f[:n]
 	}
-	return c.layOut(&c.padded, x.f, d)
+	return c.layOut(&c.directWork.padded, x.f, d)
 }
 
 // layOut writes src (n images in d's plain layout) into buf in the padded
 // layout of d.
 func (c *Backend) layOut(buf *[]float32, src []float32, d directGeom) []float32 {
 	dst := grown(buf, d.paddedLen())
-	c.tasks.pad = padTask{dst: dst, src: src, d: d}
-	c.pool.dynamic(d.n, 2, &c.tasks.pad)
+	c.directWork.pad = padTask{dst: dst, src: src, d: d}
+	c.pool.dynamic(d.n, 2, &c.directWork.pad)
 	return dst
 }
 
@@ -149,8 +168,8 @@ func virtualLayout(d directGeom) directGeom {
 // virtual set, x is laid out on its virtual pixels there too (padTask).
 func (c *Backend) padSums(buf *[]float32, x []float32, from *pendingGradient, d directGeom, sums []float32, virtual *virtualOut) []float32 {
 	dst := grown(buf, d.paddedLen())
-	t := &c.tasks.pad
-	*t = padTask{dst: dst, src: x, d: d, sums: grown(&c.imageSums, 2*d.n*d.cin), zero: c.zeroChannels(d.cin), from: from}
+	t := &c.directWork.pad
+	*t = padTask{dst: dst, src: x, d: d, sums: grown(&c.directWork.imageSums, 2*d.n*d.cin), zero: c.zeroChannels(d.cin), from: from}
 	if virtual != nil {
 		t.virtualDst, t.virtualWp = virtual.dst, virtual.wp
 	}
@@ -162,11 +181,11 @@ func (c *Backend) padSums(buf *[]float32, x []float32, from *pendingGradient, d 
 	return dst
 }
 
-// tapOffsets fills c.offs with each tap's offset into the padded image, in
+// tapOffsets fills c.directWork.offs with each tap's offset into the padded image, in
 // elements and in bytes.
 func (c *Backend) tapOffsets(d directGeom) (elems, bytes []int) {
-	elems = grown(&c.offs, d.kh*d.kw)
-	bytes = grown(&c.offsBytes, d.kh*d.kw)
+	elems = grown(&c.directWork.offs, d.kh*d.kw)
+	bytes = grown(&c.directWork.offsBytes, d.kh*d.kw)
 	for ky := range d.kh {
 		for kx := range d.kw {
 			o := (ky*d.wp + kx) * d.cin
@@ -178,10 +197,10 @@ func (c *Backend) tapOffsets(d directGeom) (elems, bytes []int) {
 
 // stridedCalls hands each worker its own call struct.
 func (c *Backend) stridedCalls() []stridedCall {
-	for len(c.calls) < c.pool.size {
-		c.calls = append(c.calls, stridedCall{})
+	for len(c.directWork.calls) < c.pool.size {
+		c.directWork.calls = append(c.directWork.calls, stridedCall{})
 	}
-	return c.calls
+	return c.directWork.calls
 }
 
 // directForwardTask: items are images. Each output row is cut into
@@ -248,11 +267,11 @@ func (c *Backend) directForward(y []float32, x image, w, bias []float32, g convG
 // of d.
 func (c *Backend) directPadded(y, xp, w, bias []float32, d directGeom, accumulate bool, e tileEpilogue) []float64 {
 	offs, offsB := c.tapOffsets(d)
-	t := &c.tasks.direct
+	t := &c.directWork.forward
 	*t = directForwardTask{y: y, xp: xp, w: w, bias: bias, d: d, offs: offs, offsB: offsB, calls: c.stridedCalls(),
 		accumulate: accumulate, epilogue: e}
 	if e.summing() {
-		t.epilogue.sums = grown(&c.groupSums, 2*d.n*d.cout)
+		t.epilogue.sums = grown(&c.bnWork.groupSums, 2*d.n*d.cout)
 	}
 	c.pool.dynamic(d.n, 1, t)
 	return t.epilogue.sums
@@ -340,7 +359,7 @@ func (c *Backend) directBackward(dx, dw, db, dy []float32, x image, w []float32,
 			c.writePending(dy, from)
 			from = nil
 		}
-		c.directWeights(dw, c.padSums(&c.virtualDy, dy, from, virtual, db, nil), virtual.imgStride, x, d)
+		c.directWeights(dw, c.padSums(&c.directWork.virtualDy, dy, from, virtual, db, nil), virtual.imgStride, x, d)
 		if dx != nil {
 			c.conv(dx, dy, c.flipKernel(w, g), back, 0)
 		}
@@ -348,13 +367,13 @@ func (c *Backend) directBackward(dx, dw, db, dy []float32, x image, w []float32,
 	}
 	bd := newDirectGeom(back)
 	if g.kw-1 == 2*g.padW {
-		dyp := c.padSums(&c.paddedDy, dy, from, bd, db, nil)
+		dyp := c.padSums(&c.directWork.paddedDy, dy, from, bd, db, nil)
 		base := (back.padH*bd.wp + back.padW) * g.cout
 		c.directWeights(dw, dyp[base:], bd.imgStride, x, d)
 		return c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false, e)
 	}
-	dyv := &virtualOut{grown(&c.virtualDy, virtual.paddedLen()), d.wp}
-	dyp := c.padSums(&c.paddedDy, dy, from, bd, db, dyv)
+	dyv := &virtualOut{grown(&c.directWork.virtualDy, virtual.paddedLen()), d.wp}
+	dyp := c.padSums(&c.directWork.paddedDy, dy, from, bd, db, dyv)
 	c.directWeights(dw, dyv.dst, virtual.imgStride, x, d)
 	return c.directPadded(dx, dyp, c.flipKernel(w, g), nil, bd, false, e)
 }
@@ -372,9 +391,9 @@ func (c *Backend) directWeights(dw, dyv []float32, dyStride int, x image, d dire
 	offs, offsB := c.tapOffsets(d)
 	size := d.kh * d.kw * d.cin * d.cout
 	groups := min(weightGroups, d.n)
-	partial := grown(&c.partialDw, groups*size)
-	c.tasks.directWeights = directWeightsTask{partial, groups, xp, dyv, dyStride, d, offs, offsB, c.stridedCalls()}
-	c.pool.dynamic(groups, 1, &c.tasks.directWeights)
+	partial := grown(&c.directWork.partialDw, groups*size)
+	c.directWork.weights = directWeightsTask{partial, groups, xp, dyv, dyStride, d, offs, offsB, c.stridedCalls()}
+	c.pool.dynamic(groups, 1, &c.directWork.weights)
 	copy(dw, partial[:size])
 	for g := 1; g < groups; g++ {
 		for i, v := range partial[g*size : (g+1)*size] {

@@ -2,6 +2,16 @@ package cpu
 
 import "github.com/mnistgpu/mnistgpu/internal/backend"
 
+// elementWork holds the element-wise loops (Adam's too) and the plain copy
+// of a padded ReLU mask.
+type elementWork struct {
+	relu         reluTask
+	reluBackward reluBackwardTask
+	add          addTask
+	adam         adamTask
+	plainMask    []float32
+}
+
 const elementwiseChunk = 1 << 14
 
 type reluTask struct{ y, x []float32 }
@@ -14,8 +24,8 @@ func (c *Backend) ReLU(y, x backend.Tensor) {
 	if !c.sameLen("relu", x.Len(), y) {
 		return
 	}
-	c.tasks.relu = reluTask{f32(y), f32(x)}
-	c.pool.dynamic(x.Len(), elementwiseChunk, &c.tasks.relu)
+	c.elementWork.relu = reluTask{f32(y), f32(x)}
+	c.pool.dynamic(x.Len(), elementwiseChunk, &c.elementWork.relu)
 }
 
 type reluBackwardTask struct{ dx, dy, y []float32 }
@@ -28,8 +38,8 @@ func (c *Backend) ReLUBackward(dx, dy, y backend.Tensor) {
 	if !c.sameLen("relu backward", y.Len(), dx, dy) {
 		return
 	}
-	c.tasks.reluBackward = reluBackwardTask{f32(dx), f32(dy), f32(y)}
-	c.pool.dynamic(y.Len(), elementwiseChunk, &c.tasks.reluBackward)
+	c.elementWork.reluBackward = reluBackwardTask{f32(dx), f32(dy), f32(y)}
+	c.pool.dynamic(y.Len(), elementwiseChunk, &c.elementWork.reluBackward)
 }
 
 type addTask struct{ y, a, b []float32 }
@@ -42,6 +52,6 @@ func (c *Backend) Add(y, a, b backend.Tensor) {
 	if !c.sameLen("add", y.Len(), a, b) {
 		return
 	}
-	c.tasks.add = addTask{f32(y), f32(a), f32(b)}
-	c.pool.dynamic(y.Len(), elementwiseChunk, &c.tasks.add)
+	c.elementWork.add = addTask{f32(y), f32(a), f32(b)}
+	c.pool.dynamic(y.Len(), elementwiseChunk, &c.elementWork.add)
 }

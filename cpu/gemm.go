@@ -106,6 +106,23 @@ func (b *matrix) packCols(dst []float32, pc, kb, j0 int) {
 	}
 }
 
+// gemmWork is the matrix products' scratch: the packed path's packing
+// buffers; stridedGemm's transposed operands, per-worker partial C, packed
+// A panels and zero tap offset; and the operands and loops of both.
+type gemmWork struct {
+	bufs                             gemmBuffers
+	transA, transB, transC, partialC []float32
+	packedA                          [][]float32
+	zeroOffs                         []int
+
+	matA, matB     matrix
+	imageA, imageB imageCols
+	gemm           gemmTask
+	packB          packBTask
+	strided        stridedGemmTask
+	transpose      transposeTask
+}
+
 // gemmBuffers are the packing buffers, grown once and reused.
 type gemmBuffers struct {
 	b []float32   // packed B block: ceil(n/nr) panels of kc×nr
@@ -128,9 +145,9 @@ func (c *Backend) gemm(transA, transB bool, m, n, k int, a, b []float32, beta fl
 			return
 		}
 	}
-	c.tasks.matA = matrix{a, m, k, transA}
-	c.tasks.matB = matrix{b, k, n, transB}
-	c.multiply(m, n, k, &c.tasks.matA, &c.tasks.matB, beta, cm)
+	c.gemmWork.matA = matrix{a, m, k, transA}
+	c.gemmWork.matB = matrix{b, k, n, transB}
+	c.multiply(m, n, k, &c.gemmWork.matA, &c.gemmWork.matB, beta, cm)
 }
 
 // multiply computes c = a·b + beta·c for packable operands, c row-major m×n.
@@ -157,7 +174,7 @@ func (c *Backend) multiply(m, n, k int, a, b operand, beta float32, cm []float32
 	}
 	colPanels := (n + nr - 1) / nr
 	rowPanels := (m + mr - 1) / mr
-	buf := &c.gemmBufs
+	buf := &c.gemmWork.bufs
 	grown(&buf.b, colPanels*nr*kc)
 	// Sized before the workers start: they must not grow shared slices.
 	for len(buf.a) < c.pool.size {
@@ -166,12 +183,12 @@ func (c *Backend) multiply(m, n, k int, a, b operand, beta float32, cm []float32
 	for w := range buf.a {
 		grown(&buf.a[w], panelsPerBlock*mr*kc)
 	}
-	t := &c.tasks.gemm
+	t := &c.gemmWork.gemm
 	*t = gemmTask{a: a, m: m, n: n, c: cm, bPacked: buf.b, aPacked: buf.a, colPanels: colPanels}
 	for pc := 0; pc < k; pc += kc {
 		kb := min(kc, k-pc)
-		c.tasks.packB = packBTask{dst: buf.b, b: b, pc: pc, kb: kb}
-		c.pool.parallel(colPanels, 4, &c.tasks.packB)
+		c.gemmWork.packB = packBTask{dst: buf.b, b: b, pc: pc, kb: kb}
+		c.pool.parallel(colPanels, 4, &c.gemmWork.packB)
 		t.pc, t.kb = pc, kb
 		c.pool.parallel(rowPanels, 2, t)
 	}

@@ -160,7 +160,7 @@ func (c *Backend) affineInto(op string, y, x, z backend.Tensor, f affineMap) {
 		c.fail("%s: a padded tensor needs NHWC shapes that match: x %v, z %v", op, shape, z.Shape())
 		return
 	}
-	t := &c.tasks.paddedAffine
+	t := &c.bnWork.paddedAffine
 	*t = paddedAffineTask{y: asTensor(y).f, x: f32(x), yl: layoutOf(asTensor(y)), f: f}
 	if z != nil {
 		t.z, t.zl = asTensor(z).f, layoutOf(asTensor(z))

@@ -2,6 +2,12 @@ package cpu
 
 import "github.com/mnistgpu/mnistgpu/internal/backend"
 
+// poolWork holds the max pool's loops.
+type poolWork struct {
+	forward  maxPoolTask
+	backward maxPoolBackwardTask
+}
+
 func (c *Backend) poolShape(op string, x, y backend.Tensor) (n, h, w, ch int, ok bool) {
 	xs, ys := x.Shape(), y.Shape()
 	if len(xs) != 4 || len(ys) != 4 || ys[0] != xs[0] || ys[1] != xs[1]/2 || ys[2] != xs[2]/2 || ys[3] != xs[3] {
@@ -32,8 +38,8 @@ func (c *Backend) MaxPool2x2(y, x backend.Tensor) {
 	if !ok {
 		return
 	}
-	c.tasks.maxPool = maxPoolTask{f32(y), f32(x), h, w, ch}
-	c.pool.dynamic(n*(h/2), 16, &c.tasks.maxPool)
+	c.poolWork.forward = maxPoolTask{f32(y), f32(x), h, w, ch}
+	c.pool.dynamic(n*(h/2), 16, &c.poolWork.forward)
 }
 
 // maxPoolBackwardTask: items are images, so each worker writes only its
@@ -62,6 +68,6 @@ func (c *Backend) MaxPool2x2Backward(dx, dy, x, y backend.Tensor) {
 	if !ok || !c.sameLen("maxpool backward", x.Len(), dx) || !c.sameLen("maxpool backward y", dy.Len(), y) {
 		return
 	}
-	c.tasks.maxPoolBackward = maxPoolBackwardTask{f32(dx), f32(dy), f32(x), h, w, ch}
-	c.pool.dynamic(n, 2, &c.tasks.maxPoolBackward)
+	c.poolWork.backward = maxPoolBackwardTask{f32(dx), f32(dy), f32(x), h, w, ch}
+	c.pool.dynamic(n, 2, &c.poolWork.backward)
 }

@@ -21,7 +21,7 @@ func (c *Backend) reluBatchNormMaxPool(y, x, gamma, beta, saveMean, saveInvStd b
 	if _, _, ok := c.bnShape(op, x, gamma, beta, saveMean, saveInvStd); !ok {
 		return
 	}
-	t := &c.tasks.bnPool
+	t := &c.bnWork.bnPool
 	*t = bnPoolTask{y: f32(y), x: f32(x), h: h, w: w, ch: ch, scratch: c.rowPairs(w * ch),
 		f: c.normalizing(f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), rowSteps{reluIn: true})}
 	c.pool.dynamic(n*(h/2), 4, t)
@@ -36,10 +36,10 @@ func (c *Backend) maxPoolReLUBatchNormBackward(dt, dgamma, dbeta, dy, x, gamma, 
 	if _, _, ok := c.bnShape(op, x, dgamma, dbeta, gamma, beta, saveMean, saveInvStd); !ok {
 		return
 	}
-	t := &c.tasks.bnPoolBackward
+	t := &c.bnWork.bnPoolBackward
 	*t = bnPoolBackwardTask{dt: f32(dt), dy: f32(dy), x: f32(x), h: h, w: w, ch: ch, scratch: c.rowPairs(w * ch),
 		f:    c.normalizing(f32(saveMean), f32(saveInvStd), f32(gamma), f32(beta), rowSteps{reluIn: true}),
-		mean: f32(saveMean), sums: grown(&c.groupSums, 2*n*ch)}
+		mean: f32(saveMean), sums: grown(&c.bnWork.groupSums, 2*n*ch)}
 	c.pool.dynamic(n, 1, t)
 	s1, s2 := c.addGroups(t.sums, n, ch)
 	c.saveBackwardSums(s1, s2, dgamma, dbeta, saveInvStd)
@@ -47,7 +47,7 @@ func (c *Backend) maxPoolReLUBatchNormBackward(dt, dgamma, dbeta, dy, x, gamma, 
 
 // rowPairs is a scratch of two rows of rowLen values per worker.
 func (c *Backend) rowPairs(rowLen int) []float32 {
-	return grown(&c.pairScratch, c.pool.size*2*rowLen)
+	return grown(&c.bnWork.pairScratch, c.pool.size*2*rowLen)
 }
 
 // bnPoolTask: items are (image, output row) pairs, as in maxPoolTask.

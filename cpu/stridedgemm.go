@@ -132,7 +132,7 @@ func (t *stridedGemmTask) packA(dst []float32, p0, kb int) []float32 {
 func (c *Backend) stridedGemm(transA, transB bool, m, n, k int, a, b []float32, beta float32, cm []float32) {
 	cm = cm[:m*n]
 	if transB {
-		bt := grown(&c.transB, k*n)
+		bt := grown(&c.gemmWork.transB, k*n)
 		for j := range n {
 			for p, v := range b[j*k : (j+1)*k] {
 				bt[p*n+j] = v
@@ -140,10 +140,10 @@ func (c *Backend) stridedGemm(transA, transB bool, m, n, k int, a, b []float32, 
 		}
 		b = bt
 	}
-	t := &c.tasks.stridedGemm
+	t := &c.gemmWork.strided
 	*t = stridedGemmTask{a: a, b: b, c: cm, transA: transA, m: m, n: n, k: k,
 		rowTiles: (m + maxMR - 1) / maxMR, colBlocks: n / stridedCols,
-		calls: c.stridedCalls(), zeroOffs: grown(&c.zeroOffs, 1)}
+		calls: c.stridedCalls(), zeroOffs: grown(&c.gemmWork.zeroOffs, 1)}
 	t.zeroOffs[0] = 0
 	items := t.rowTiles * t.colBlocks
 	if k >= 4*stridedKBlock && m*n <= 1<<16 {
@@ -153,14 +153,14 @@ func (c *Backend) stridedGemm(transA, transB bool, m, n, k int, a, b []float32, 
 		t.splitK = true
 		t.partialSize = m * n
 		t.kPerGroup = (k + groups - 1) / groups
-		t.c = grown(&c.partialC, groups*m*n)
-		for len(c.packedA) < c.pool.size {
-			c.packedA = append(c.packedA, nil)
+		t.c = grown(&c.gemmWork.partialC, groups*m*n)
+		for len(c.gemmWork.packedA) < c.pool.size {
+			c.gemmWork.packedA = append(c.gemmWork.packedA, nil)
 		}
 		for w := range c.pool.size {
-			grown(&c.packedA[w], t.rowTiles*stridedKBlock*maxMR)
+			grown(&c.gemmWork.packedA[w], t.rowTiles*stridedKBlock*maxMR)
 		}
-		t.packed = c.packedA
+		t.packed = c.gemmWork.packedA
 		c.pool.dynamic(groups, 1, t)
 		part := t.c
 		for i := range cm {
@@ -195,17 +195,17 @@ func (c *Backend) stridedGemm(transA, transB bool, m, n, k int, a, b []float32, 
 func (c *Backend) transposedGemm(transA bool, m, n, k int, a, b []float32, beta float32, cm []float32) {
 	at := a // aᵀ, k×m
 	if !transA {
-		at = grown(&c.transA, k*m)
+		at = grown(&c.gemmWork.transA, k*m)
 		for i := range m {
 			for p, v := range a[i*k : (i+1)*k] {
 				at[p*m+i] = v
 			}
 		}
 	}
-	ct := grown(&c.transC, n*m)
+	ct := grown(&c.gemmWork.transC, n*m)
 	c.stridedGemm(false, false, n, m, k, b, at, 0, ct)
-	c.tasks.transpose = transposeTask{cm, ct, m, n, beta}
-	c.pool.dynamic((n+transposeBlock-1)/transposeBlock, 4, &c.tasks.transpose)
+	c.gemmWork.transpose = transposeTask{cm, ct, m, n, beta}
+	c.pool.dynamic((n+transposeBlock-1)/transposeBlock, 4, &c.gemmWork.transpose)
 }
 
 // transposeTask writes c (m×n) = tᵀ + beta·c for t (n×m); items are

@@ -97,8 +97,8 @@ func (c *Backend) ConvOutputBackward(g, dy, y backend.Tensor, u backend.Conv, l 
 		c.Copy(g, dy)
 	}
 	if u.PostReLU {
-		c.tasks.reluBackward = reluBackwardTask{f32(g), f32(g), c.plainElements(y, &c.plainMask)}
-		c.pool.dynamic(g.Len(), elementwiseChunk, &c.tasks.reluBackward)
+		c.elementWork.reluBackward = reluBackwardTask{f32(g), f32(g), c.plainElements(y, &c.elementWork.plainMask)}
+		c.pool.dynamic(g.Len(), elementwiseChunk, &c.elementWork.reluBackward)
 	}
 	s1, s2 := c.groupedSums(s.Pre.Shape()[0], sumDots, f32(s.Pre), f32(g), f32(l.Mean), ch, u.PreReLU)
 	c.saveBackwardSums(s1, s2, l.DGamma, l.DBeta, l.InvStd)
