@@ -116,7 +116,9 @@ func (c *BenchCmd) Run(ctx context.Context) error {
 	}
 	defer dir.removeIfEmpty()
 	out := dir.path
+	done := showStatus(os.Stderr, "loading MNIST (reading and checking the four files)…")
 	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
+	done()
 	if err != nil {
 		b.Close()
 		return err
@@ -298,20 +300,18 @@ func (g *gridClock) startLine(i int) string {
 }
 
 // view makes run i's progress view, which also shows the grid's ETA.
-func (g *gridClock) view(i int) func(total int, out *os.File) *progressView {
-	return func(total int, out *os.File) *progressView {
-		v := newProgressView(total, out)
+func (g *gridClock) view(i int) newView {
+	return func(epochs, perEpoch int, out *os.File) *progressView {
 		runStart := time.Now()
 		tc := g.grid[i]
-		v.grid = &gridPosition{run: i + 1, runs: len(g.grid), kernel: tc.Kernel, seed: tc.Seed,
+		return newProgressView(epochs, perEpoch, out, &gridPosition{run: i + 1, runs: len(g.grid), kernel: tc.Kernel, seed: tc.Seed,
 			eta: func(p train.Progress) time.Duration {
 				runLeft := time.Duration(0)
 				if p.Done > 0 {
 					runLeft = time.Duration(float64(p.Elapsed) / float64(p.Done) * float64(p.Total-p.Done))
 				}
 				return g.eta(i, time.Since(runStart), runLeft)
-			}}
-		return v
+			}})
 	}
 }
 

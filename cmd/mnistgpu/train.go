@@ -122,11 +122,15 @@ func (c *TrainCmd) Run(ctx context.Context) error {
 	}
 	defer dir.removeIfEmpty()
 	c.Out = dir.path
+	done := showStatus(os.Stderr, "loading MNIST (reading and checking the four files)…")
 	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
+	done()
 	if err != nil {
 		return err
 	}
-	_, err = c.run(ctx, b, trainSet, testSet, newProgressView, os.Stdout)
+	_, err = c.run(ctx, b, trainSet, testSet, func(epochs, perEpoch int, out *os.File) *progressView {
+		return newProgressView(epochs, perEpoch, out, nil)
+	}, os.Stdout)
 	return err
 }
 
@@ -138,7 +142,7 @@ func (c *TrainCmd) Run(ctx context.Context) error {
 // measured, and then nothing is written.
 // A Ctrl-C that stopped the run returns the record and interrupted{}.
 func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet *mnist.Set,
-	newView func(total int, out *os.File) *progressView, results io.Writer) (*runRecord, error) {
+	view newView, results io.Writer) (*runRecord, error) {
 	trainSet, testSet = trainSet.Limit(c.LimitTrain), testSet.Limit(c.LimitTest)
 	testEvery, _ := autoInt("--test-every", c.TestEvery, defaultTestEvery[b.Name()], 0)
 	evalBatch, _ := autoInt("--eval-batch", c.EvalBatch, defaultEvalBatch[b.Name()], 1)
@@ -159,14 +163,17 @@ func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet
 	fmt.Fprintf(os.Stderr, "training k=%d on %s (%s): %d train / %d test images, batch %d, %d epoch(s), %s params, test loss every %s\n",
 		c.Kernel, b.Name(), b.Device(), trainSet.N, testSet.N, c.BatchSize, c.Epochs, model.Thousands(total), everyText(testEvery))
 
-	view := newView(c.Epochs*((trainSet.N+c.BatchSize-1)/c.BatchSize), os.Stderr)
+	// As train.Run batches: a batch larger than the set is the whole set.
+	batch := max(1, min(c.BatchSize, trainSet.N))
+	perEpoch := (trainSet.N + batch - 1) / batch
+	progress := view(c.Epochs, perEpoch, os.Stderr)
 	opts := train.Options{
 		Epochs: c.Epochs, BatchSize: c.BatchSize, LR: float32(c.LR), Seed: c.Seed,
 		TestEvery: testEvery, EvalBatch: evalBatch, SkipTrainEval: c.SkipTrainEval,
-		OnProgress: view.update,
+		OnProgress: progress.update,
 	}
 	res, runErr := train.Run(ctx, m, trainSet, testSet, opts)
-	view.finish()
+	progress.finish(res)
 	if res == nil {
 		return nil, runErr
 	}
@@ -216,7 +223,9 @@ func (interrupted) ExitCode() int { return 130 }
 
 // openBackend starts the named backend and says which one `auto` chose.
 func openBackend(device string) (backend.Backend, error) {
+	done := showStatus(os.Stderr, "starting the backend (--device "+device+"; cuda compiles its kernels on first use)…")
 	b, note, err := backend.Open(device)
+	done()
 	if err != nil {
 		return nil, err
 	}

@@ -147,7 +147,7 @@ func TestTrainEndToEnd(t *testing.T) {
 
 	t.Run("metrics.csv", func(t *testing.T) {
 		rows := testfiles.ReadCSV(t, filepath.Join(out, "metrics.csv"))
-		if got, want := strings.Join(rows[0], ","), "step,epoch,batch_loss,running_loss,running_acc,test_loss"; got != want {
+		if got, want := strings.Join(rows[0], ","), "step,epoch,batch_loss,running_loss,running_acc,test_loss,test_acc"; got != want {
 			t.Fatalf("header %q, want %q", got, want)
 		}
 		if len(rows) != 4 {
@@ -171,9 +171,16 @@ func TestTrainEndToEnd(t *testing.T) {
 			if test := parseFloat(t, where+" test_loss", row[5]); test <= 0 {
 				t.Errorf("%s: test_loss %v, want > 0", where, test)
 			}
+			// An accuracy over the 64 test images: a whole number of them.
+			if acc := parseFloat(t, where+" test_acc", row[6]); acc < 0 || acc > 1 || math.Abs(acc*64-math.Round(acc*64)) > 1e-9 {
+				t.Errorf("%s: test_acc %v is not a count of 64 test images", where, acc)
+			}
 		}
 		if last := parseFloat(t, "last test_loss", rows[3][5]); last != number(t, s, "test_loss") {
 			t.Errorf("last row's test_loss %v differs from summary.json test_loss %v", last, number(t, s, "test_loss"))
+		}
+		if last := parseFloat(t, "last test_acc", rows[3][6]); last != number(t, s, "test_acc") {
+			t.Errorf("last row's test_acc %v differs from summary.json test_acc %v", last, number(t, s, "test_acc"))
 		}
 	})
 

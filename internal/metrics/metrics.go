@@ -16,6 +16,7 @@ type Step struct {
 	RunningLoss float64 // Keras' logged `loss`: mean of the batch losses so far this epoch, weighted by batch size
 	RunningAcc  float64 // Keras' logged `accuracy`: fraction correct so far this epoch
 	TestLoss    float64 // test-set loss after this step in inference mode; NaN where not evaluated
+	TestAcc     float64 // test-set accuracy of the same pass; NaN where not evaluated
 }
 
 // HasTest reports whether the test set was evaluated after this step.

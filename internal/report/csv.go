@@ -12,7 +12,7 @@ import (
 )
 
 // metricsHeader is the header of metrics.csv, one column per metrics.Step field.
-var metricsHeader = []string{"step", "epoch", "batch_loss", "running_loss", "running_acc", "test_loss"}
+var metricsHeader = []string{"step", "epoch", "batch_loss", "running_loss", "running_acc", "test_loss", "test_acc"}
 
 // formatFloat writes a metric with the shortest representation that parses
 // back to the same float64 (strconv 'g', -1), so the CSV loses no precision.
@@ -22,11 +22,11 @@ func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) 
 
 // WriteMetricsCSV writes one row per mini-batch:
 //
-//	step,epoch,batch_loss,running_loss,running_acc,test_loss
+//	step,epoch,batch_loss,running_loss,running_acc,test_loss,test_acc
 //
-// Floats use strconv 'g' with the shortest exact precision. test_loss is an
-// empty cell where the test set was not evaluated (NaN), which pandas reads as
-// NaN.
+// Floats use strconv 'g' with the shortest exact precision. test_loss and
+// test_acc are empty cells where the test set was not evaluated (NaN), which
+// pandas reads as NaN.
 func WriteMetricsCSV(path string, steps []metrics.Step) error {
 	return atomicfile.Write(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
@@ -34,9 +34,9 @@ func WriteMetricsCSV(path string, steps []metrics.Step) error {
 			return err
 		}
 		for _, s := range steps {
-			test := ""
+			test, testAcc := "", ""
 			if s.HasTest() {
-				test = formatFloat(s.TestLoss)
+				test, testAcc = formatFloat(s.TestLoss), formatFloat(s.TestAcc)
 			}
 			row := []string{
 				strconv.Itoa(s.Step),
@@ -45,6 +45,7 @@ func WriteMetricsCSV(path string, steps []metrics.Step) error {
 				formatFloat(s.RunningLoss),
 				formatFloat(s.RunningAcc),
 				test,
+				testAcc,
 			}
 			if err := cw.Write(row); err != nil {
 				return err

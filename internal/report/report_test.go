@@ -25,21 +25,21 @@ import (
 func TestWriteMetricsCSV(t *testing.T) {
 	nan := math.NaN()
 	steps := []metrics.Step{
-		{Step: 1, Epoch: 1, BatchLoss: 2.302585, RunningLoss: 2.302585, RunningAcc: 0.125, TestLoss: nan},
-		{Step: 2, Epoch: 1, BatchLoss: 1.5, RunningLoss: 1.9012925, RunningAcc: 0.25, TestLoss: 1.25},
-		{Step: 3, Epoch: 2, BatchLoss: 0.1, RunningLoss: 0.1, RunningAcc: 1, TestLoss: nan},
-		{Step: 4, Epoch: 2, BatchLoss: math.Inf(1), RunningLoss: nan, RunningAcc: 0.5, TestLoss: 0.0001234},
+		{Step: 1, Epoch: 1, BatchLoss: 2.302585, RunningLoss: 2.302585, RunningAcc: 0.125, TestLoss: nan, TestAcc: nan},
+		{Step: 2, Epoch: 1, BatchLoss: 1.5, RunningLoss: 1.9012925, RunningAcc: 0.25, TestLoss: 1.25, TestAcc: 0.5625},
+		{Step: 3, Epoch: 2, BatchLoss: 0.1, RunningLoss: 0.1, RunningAcc: 1, TestLoss: nan, TestAcc: nan},
+		{Step: 4, Epoch: 2, BatchLoss: math.Inf(1), RunningLoss: nan, RunningAcc: 0.5, TestLoss: 0.0001234, TestAcc: 1},
 	}
 	path := filepath.Join(t.TempDir(), "metrics.csv")
 	if err := WriteMetricsCSV(path, steps); err != nil {
 		t.Fatal(err)
 	}
 	want := [][]string{
-		{"step", "epoch", "batch_loss", "running_loss", "running_acc", "test_loss"},
-		{"1", "1", "2.302585", "2.302585", "0.125", ""},
-		{"2", "1", "1.5", "1.9012925", "0.25", "1.25"},
-		{"3", "2", "0.1", "0.1", "1", ""},
-		{"4", "2", "+Inf", "NaN", "0.5", "0.0001234"},
+		{"step", "epoch", "batch_loss", "running_loss", "running_acc", "test_loss", "test_acc"},
+		{"1", "1", "2.302585", "2.302585", "0.125", "", ""},
+		{"2", "1", "1.5", "1.9012925", "0.25", "1.25", "0.5625"},
+		{"3", "2", "0.1", "0.1", "1", "", ""},
+		{"4", "2", "+Inf", "NaN", "0.5", "0.0001234", "1"},
 	}
 	got := testfiles.ReadCSV(t, path)
 	if !reflect.DeepEqual(got, want) {

@@ -27,17 +27,28 @@ type Options struct {
 	EvalBatch int
 	// SkipTrainEval leaves out the final inference pass over the training set.
 	SkipTrainEval bool
-	// OnProgress, if set, is called whenever new step records are available.
+	// OnProgress, if set, is called after every step (so a display can keep
+	// a steady count and rate), whenever new step records are read back, and
+	// before each evaluation pass (with Stage set, so it can say why the
+	// count stops for a while).
 	OnProgress func(p Progress)
 }
 
 // Progress is what the loop knows after some steps.
 type Progress struct {
 	Done, Total int           // steps
-	Last        metrics.Step  // latest record
-	Elapsed     time.Duration // since the first step
-	Evaluating  bool          // a test pass is about to run
+	Last        metrics.Step  // latest record read back: up to 16 steps behind Done; NaN metrics before the first
+	Elapsed     time.Duration // training and periodic test passes so far
+	Evaluating  bool          // an evaluation pass is about to run; Stage says which
+	Stage       string        // "" while training, else one of the Stage constants
 }
+
+// The evaluation passes a Progress can announce.
+const (
+	StageTest       = "test pass"
+	StageFinalTest  = "final test pass"
+	StageFinalTrain = "final pass over the training set"
+)
 
 // Result is everything a run measured. After an interruption or a failure
 // it holds what was measured up to that point.
@@ -174,6 +185,7 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 						RunningLoss: lossSum / float64(seen),
 						RunningAcc:  correct / float64(seen),
 						TestLoss:    math.NaN(),
+						TestAcc:     math.NaN(),
 					})
 				}
 				pending = pending[:0]
@@ -207,9 +219,17 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 					}
 				}
 				res.Training += time.Since(trainStart)
+				if o.OnProgress != nil && len(pending) > 0 {
+					// A step whose record is still on the backend: count it.
+					last := metrics.Step{Epoch: epoch, BatchLoss: math.NaN(), RunningLoss: math.NaN(), RunningAcc: math.NaN(), TestLoss: math.NaN(), TestAcc: math.NaN()}
+					if len(res.Steps) > 0 {
+						last = res.Steps[len(res.Steps)-1]
+					}
+					o.OnProgress(Progress{Done: step, Total: total, Last: last, Elapsed: res.Training + res.TestEval})
+				}
 				if testNow {
 					if o.OnProgress != nil {
-						o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval, Evaluating: true})
+						o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval, Evaluating: true, Stage: StageTest})
 					}
 					t := time.Now()
 					ev, err := eval.Run(ctx, testData, testSet.N, false)
@@ -222,6 +242,7 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 						return fmt.Errorf("test evaluation after step %d: %w", step, err)
 					}
 					res.Steps[len(res.Steps)-1].TestLoss = ev.Loss
+					res.Steps[len(res.Steps)-1].TestAcc = ev.Accuracy
 					if o.OnProgress != nil {
 						o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval})
 					}
@@ -238,13 +259,20 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 	}
 	t := time.Now()
 	defer func() { res.FinalEval += time.Since(t) }()
+	announce := func(stage string) {
+		if o.OnProgress != nil {
+			o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval, Evaluating: true, Stage: stage})
+		}
+	}
+	announce(StageFinalTest)
 	if res.Test, err = eval.Run(ctx, testData, testSet.N, true); err != nil {
 		return finalErr(res, "final test evaluation", err)
 	}
 	if last := &res.Steps[len(res.Steps)-1]; last.Step == total {
-		last.TestLoss = res.Test.Loss
+		last.TestLoss, last.TestAcc = res.Test.Loss, res.Test.Accuracy
 	}
 	if !o.SkipTrainEval {
+		announce(StageFinalTrain)
 		if res.Train, err = eval.Run(ctx, trainData, n, true); err != nil {
 			return finalErr(res, "final training-set evaluation", err)
 		}

@@ -3,6 +3,7 @@ package train_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -254,4 +255,51 @@ func TestHugeEpochs(t *testing.T) {
 		t.Errorf("Epochs %d of 2 steps: err %v, want an overflow error", o.Epochs, err)
 	}
 	cancel()
+}
+
+// A display must be able to count every step as it happens and say why the
+// count stops: each step is reported once, in order, with the latest record
+// read back at most one read-back window behind, and every evaluation pass is
+// announced before it runs.
+func TestProgressEveryStep(t *testing.T) {
+	o := options() // 2 epochs of 20 steps (640 images, batch 32), a test pass every 5 steps
+	var counted []int
+	var stages []string
+	o.OnProgress = func(p train.Progress) {
+		if p.Stage != "" {
+			if !p.Evaluating {
+				t.Errorf("stage %q announced without Evaluating", p.Stage)
+			}
+			stages = append(stages, fmt.Sprintf("%s@%d", p.Stage, p.Done))
+			return
+		}
+		if n := len(counted); n == 0 || counted[n-1] != p.Done {
+			counted = append(counted, p.Done)
+		}
+		if p.Last.Step > p.Done || (p.Done > 16 && p.Last.Step < p.Done-16) {
+			t.Errorf("at step %d the record shown is of step %d", p.Done, p.Last.Step)
+		}
+		if p.Last.Step == 0 && !math.IsNaN(p.Last.RunningLoss) {
+			t.Errorf("step %d: before the first read-back the metrics should be NaN, got %+v", p.Done, p.Last)
+		}
+	}
+	if _, err := train.Run(context.Background(), newModel(t, 3, 1), blocks(640, 1), blocks(50, 2), o); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range counted {
+		if d != i+1 {
+			t.Fatalf("steps reported %v, want 1, 2, ..., 40 in order", counted)
+		}
+	}
+	if len(counted) != 40 {
+		t.Errorf("%d steps reported, want 40", len(counted))
+	}
+	want := []string{}
+	for s := 5; s < 40; s += 5 {
+		want = append(want, fmt.Sprintf("%s@%d", train.StageTest, s))
+	}
+	want = append(want, train.StageFinalTest+"@40", train.StageFinalTrain+"@40")
+	if fmt.Sprint(stages) != fmt.Sprint(want) {
+		t.Errorf("stages announced %v, want %v", stages, want)
+	}
 }
