@@ -198,7 +198,7 @@ func (v *progressView) logLine(p train.Progress, epoch int) {
 		}
 		return
 	}
-	if p.Done < p.Total && time.Since(v.lastLog) < v.every {
+	if p.Done < p.Total && (time.Since(v.lastLog) < v.every || math.IsNaN(p.Last.RunningLoss)) {
 		return
 	}
 	v.lastLog = time.Now()
@@ -227,15 +227,25 @@ func (v *progressView) epochLine(p train.Progress, testLoss, testAcc float64) {
 	steps := p.Done - (epoch-1)*v.perEpoch
 	took := p.Elapsed - v.epochStart
 	v.epochStart = p.Elapsed
+	msPerStep := took.Seconds() * 1000 / float64(max(steps, 1))
+	if v.bar == nil {
+		attrs := []any{"epoch", fmt.Sprintf("%d/%d", epoch, v.epochs), "steps", fmt.Sprintf("%d/%d", steps, v.perEpoch),
+			"time", fmt.Sprintf("%.1fs", took.Seconds()), "ms_per_step", fmt.Sprintf("%.0f", msPerStep),
+			"loss", fmt.Sprintf("%.4f", p.Last.RunningLoss), "acc", fmt.Sprintf("%.4f", p.Last.RunningAcc)}
+		if !math.IsNaN(testLoss) {
+			attrs = append(attrs, "test_loss", fmt.Sprintf("%.4f", testLoss), "test_acc", fmt.Sprintf("%.4f", testAcc))
+		}
+		if g := v.grid; g != nil {
+			attrs = append([]any{"run", fmt.Sprintf("%d/%d", g.run, g.runs), "kernel", g.kernel, "seed", g.seed}, attrs...)
+		}
+		v.log.Info("epoch", attrs...)
+		return
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %d/%d  %.1fs %.0fms/step  loss %.4f  acc %.4f", strings.TrimSuffix(v.prefix(epoch), " "),
-		steps, v.perEpoch, took.Seconds(), took.Seconds()*1000/float64(max(steps, 1)), p.Last.RunningLoss, p.Last.RunningAcc)
+		steps, v.perEpoch, took.Seconds(), msPerStep, p.Last.RunningLoss, p.Last.RunningAcc)
 	if !math.IsNaN(testLoss) {
 		fmt.Fprintf(&b, "  test_loss %.4f  test_acc %.4f", testLoss, testAcc)
-	}
-	if v.bar == nil {
-		v.log.Info("epoch", "line", b.String())
-		return
 	}
 	// Erase the bar, write the line that stays, and let the next update
 	// start the next epoch's bar below it.

@@ -99,3 +99,27 @@ func TestProgressOnTerminal(t *testing.T) {
 		t.Errorf("the live bar showed a meaningless rate:\n%q", raw)
 	}
 }
+
+// Off a terminal (a pipe, a CI log) the same epoch lines come as log lines,
+// with no carriage returns, and never with metrics not yet measured.
+func TestProgressInLogs(t *testing.T) {
+	data := synthDir(t)
+	out := filepath.Join(t.TempDir(), "run")
+	r := mnistgpu(t, nil, "", "train", "--device", "cpu", "--epochs", "2", "--limit-train", "128", "--limit-test", "64",
+		"--batch-size", "16", "--test-every", "0", "--eval-batch", "64", "--skip-train-eval", "--out", out, "--data-dir", data)
+	if r.code != 0 {
+		t.Fatalf("train failed:\n%v", r)
+	}
+	if strings.Contains(r.stderr, "\r") || strings.Contains(r.stderr, "NaN") {
+		t.Errorf("log output with carriage returns or unmeasured metrics:\n%q", r.stderr)
+	}
+	for _, e := range []string{"1/2", "2/2"} {
+		line := lineWith(r.stderr, "msg=epoch epoch="+e+" steps=8/8 ")
+		if line == "" || !strings.Contains(line, " test_loss=") || !strings.Contains(line, " test_acc=") || !strings.Contains(line, " ms_per_step=") {
+			t.Errorf("no complete log line for epoch %s:\n%s", e, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stderr, `msg=evaluating stage="final test pass"`) {
+		t.Errorf("the final pass is not announced:\n%s", r.stderr)
+	}
+}

@@ -154,8 +154,28 @@ func trainPanel(batch, running plotter.XYs, lastStep int, gap float64) (*plot.Pl
 		return nil, err
 	}
 	p.Y.Min = 0 // cross-entropy is never negative; a zero baseline shows how far it fell
+	leaveRoomForLegend(p, batch, running)
 	return p, nil
 }
+
+// leaveRoomForLegend raises the top of the y axis above the highest point,
+// so that the legend (top right) and the last point's label never cover
+// data: with --test-every 0 the only test point sits at the right edge.
+func leaveRoomForLegend(p *plot.Plot, series ...plotter.XYs) {
+	top := 0.0
+	for _, xy := range series {
+		for _, pt := range xy {
+			top = max(top, pt.Y)
+		}
+	}
+	if top > 0 {
+		p.Y.Max = legendHeadroom * top
+	}
+}
+
+// legendHeadroom is the y range over the highest point: the top quarter of
+// a panel is left to the legend.
+const legendHeadroom = 1.35
 
 // testPanel is the right panel of the loss figure.
 // evaluated counts the steps with a test loss, finite or not.
@@ -184,6 +204,7 @@ func testPanel(test plotter.XYs, evaluated, lastStep int, gap float64) (*plot.Pl
 		return nil, err
 	}
 	p.Y.Min = 0
+	leaveRoomForLegend(p, test)
 	return p, nil
 }
 
@@ -196,7 +217,9 @@ func newLossPlot(title string, lastStep int) *plot.Plot {
 	// Both panels span the whole run so their x positions line up. A
 	// one-step run is centred rather than drawn on the right edge, under the
 	// legend.
-	p.X.Min, p.X.Max = 0, float64(max(lastStep, 2))
+	// The x axis runs a little past the last step, so that the last point
+	// and its label stay inside the panel.
+	p.X.Min, p.X.Max = 0, 1.04*float64(max(lastStep, 2))
 	p.Legend.Top = true
 	p.Legend.Left = false
 	p.Legend.TextStyle.Font.Size = vg.Points(9)

@@ -455,3 +455,26 @@ func TestRenderSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// With --test-every 0 the one test point is the last step's: it must sit
+// inside the panel, below the legend's corner, not under it.
+func TestLonePointClearOfLegend(t *testing.T) {
+	test := plotter.XYs{{X: 625, Y: 0.137}}
+	p, err := testPanel(test, 1, 625, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.X.Max <= 625 {
+		t.Errorf("x axis ends at %g: the last point would sit on the right edge, under the legend", p.X.Max)
+	}
+	if p.Y.Max < 1.3*0.137 {
+		t.Errorf("y axis ends at %g: no room above the point %g for the legend", p.Y.Max, 0.137)
+	}
+	train, err := trainPanel(plotter.XYs{{X: 1, Y: 2.3}, {X: 625, Y: 3}}, nil, 625, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Y.Max < 1.3*3 {
+		t.Errorf("training panel's y axis ends at %g, at the highest point 3", train.Y.Max)
+	}
+}
