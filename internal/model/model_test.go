@@ -399,3 +399,52 @@ func inferenceLogits(t *testing.T, be backend.Backend, m *model.Model, ds backen
 	}
 	return logits
 }
+
+// TestNewRefusesTableGraphMismatch: the graph's layers are bound from the
+// parameter table by name, so a table that lacks a parameter or a layer
+// the graph uses, or has a parameter no layer takes, fails model.New with
+// an error naming it rather than leaving a nil tensor for a step to hit.
+func TestNewRefusesTableGraphMismatch(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		edit       func(s *model.Spec)
+	}{
+		{"parameter missing", "resblock_bn_a/beta", func(s *model.Spec) {
+			s.Params = slices.DeleteFunc(s.Params, func(p model.Param) bool { return p.Name == "resblock_bn_a/beta" })
+		}},
+		{"parameter extra", "extra/kernel", func(s *model.Spec) {
+			s.Params = append(s.Params, model.Param{Name: "extra/kernel", Shape: []int{2}, Trainable: true})
+		}},
+		{"layer row missing", "resblock_conv_b", func(s *model.Spec) {
+			s.Layers = slices.DeleteFunc(s.Layers, func(l model.Layer) bool { return l.Name == "resblock_conv_b" })
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, err := model.Declare(model.Config{Kernel: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(spec)
+			_, err = model.New(cpu.New(), spec)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPaddingFromTable: the block's convolutions are 'same' (k/2 zero
+// pixels each side), the others 'valid', as the layer table says.
+func TestPaddingFromTable(t *testing.T) {
+	for _, k := range []int{1, 3, 5} {
+		spec, err := model.Declare(model.Config{Kernel: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range map[string]int{"conv2d": 0, "resblock_conv_a": k / 2, "resblock_conv_b": k / 2, "conv2d_1": 0} {
+			if l, ok := spec.Layer(name); !ok || l.Pad != want {
+				t.Errorf("k=%d: layer %s pad %d (found %v), want %d", k, name, l.Pad, ok, want)
+			}
+		}
+	}
+}
