@@ -13,6 +13,12 @@ import "github.com/mnistgpu/mnistgpu/internal/backend"
 // by whoever writes the gradient at its output, so a unit's backward pass
 // starts with its dgamma and dbeta known. The conv units' shapes are those
 // fusedConv accepts.
+//
+// The passes pick their kernels per instruction set underneath (the direct
+// convolution where the AVX-512 strided kernel runs, else the packed GEMM;
+// the vector or portable row loops of chan_*.go), so a kernel for another
+// ISA slots in there and every unit uses it; a unit is where a new fusion
+// goes.
 
 var _ backend.Backend = (*Backend)(nil)
 
@@ -48,7 +54,7 @@ func (c *Backend) fusedConv(op string, u backend.Conv, z bool) bool {
 	return true
 }
 
-func (c *Backend) ConvForward(y, x, z backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState, training bool) {
+func (c *Backend) ConvUnitForward(y, x, z backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState, training bool) {
 	if !c.fusedConv("conv unit", u, z != nil) {
 		return
 	}
@@ -78,9 +84,9 @@ func (c *Backend) ConvForward(y, x, z backend.Tensor, u backend.Conv, l *backend
 	}
 }
 
-// ConvOutputBackward takes the batch norm's sums as it writes g: in the
+// ConvUnitOutputBackward takes the batch norm's sums as it writes g: in the
 // pool's backward pass, or in one pass over g after its mask.
-func (c *Backend) ConvOutputBackward(g, dy, y backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState) {
+func (c *Backend) ConvUnitOutputBackward(g, dy, y backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState) {
 	const op = "conv unit output backward"
 	if !c.fusedConv(op, u, false) {
 		return
@@ -104,7 +110,7 @@ func (c *Backend) ConvOutputBackward(g, dy, y backend.Tensor, u backend.Conv, l 
 	c.saveBackwardSums(s1, s2, l.DGamma, l.DBeta, l.InvStd)
 }
 
-func (c *Backend) ConvBackward(dx, dy, g, x backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState, in *backend.ConvInput) {
+func (c *Backend) ConvUnitBackward(dx, dy, g, x backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState, in *backend.ConvInput) {
 	if !c.fusedConv("conv unit backward", u, false) {
 		return
 	}
@@ -122,7 +128,7 @@ func (c *Backend) ConvBackward(dx, dy, g, x backend.Tensor, u backend.Conv, l *b
 	c.conv2DBackwardBN(dx, l.DW, l.DB, dy, x, l.W, u.Pad, from, next)
 }
 
-func (c *Backend) DenseForward(y, pre, x backend.Tensor, u backend.Dense, l *backend.Layer, training bool) {
+func (c *Backend) DenseUnitForward(y, pre, x backend.Tensor, u backend.Dense, l *backend.Layer, training bool) {
 	if !training {
 		c.Dense(y, x, l.W, l.B)
 		c.reluBatchNormInfer(y, y, l.Gamma, l.Beta, l.MovingMean, l.MovingVar, u.BN.Eps)
@@ -132,7 +138,7 @@ func (c *Backend) DenseForward(y, pre, x backend.Tensor, u backend.Dense, l *bac
 	c.reluBatchNormTrain(y, l.Mean, l.InvStd, pre, l.Gamma, l.Beta, l.MovingMean, l.MovingVar, u.BN.Momentum, u.BN.Eps)
 }
 
-func (c *Backend) DenseBackwardUnit(dx, dpre, dy, pre, x backend.Tensor, u backend.Dense, l *backend.Layer) {
+func (c *Backend) DenseUnitBackward(dx, dpre, dy, pre, x backend.Tensor, u backend.Dense, l *backend.Layer) {
 	c.reluBatchNormBackward(dpre, l.DGamma, l.DBeta, dy, pre, l.Gamma, l.Mean, l.InvStd)
 	c.DenseBackward(dx, l.DW, l.DB, dpre, x, l.W)
 }

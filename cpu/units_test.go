@@ -144,16 +144,16 @@ func runChain(t *testing.T, c *Backend, be backend.Backend, tc chainCase, seed u
 	for i, cu := range tc.units {
 		u := &units[i]
 		u.x = in
-		be.ConvForward(u.y, in, z(i, func(u *unitRun) backend.Tensor { return u.y }), cu.u, &u.l, u.s, true)
+		be.ConvUnitForward(u.y, in, z(i, func(u *unitRun) backend.Tensor { return u.y }), cu.u, &u.l, u.s, true)
 		in = u.y
 	}
 	last := len(units) - 1
 	dy := upload(t, c, randVals(r, units[last].y.Len(), 1), units[last].out...)
-	be.ConvOutputBackward(units[last].g, dy, units[last].y, tc.units[last].u, &units[last].l, units[last].s)
+	be.ConvUnitOutputBackward(units[last].g, dy, units[last].y, tc.units[last].u, &units[last].l, units[last].s)
 	for i := last; i >= 0; i-- {
 		u := &units[i]
 		if i == 0 {
-			be.ConvBackward(nil, u.dy, u.g, u.x, tc.units[i].u, &u.l, u.s, nil)
+			be.ConvUnitBackward(nil, u.dy, u.g, u.x, tc.units[i].u, &u.l, u.s, nil)
 			continue
 		}
 		prev := &backend.ConvInput{Unit: tc.units[i-1].u, Layer: &units[i-1].l, State: units[i-1].s, Y: units[i-1].y}
@@ -162,12 +162,12 @@ func runChain(t *testing.T, c *Backend, be backend.Backend, tc chainCase, seed u
 				prev.Addend = units[j].g
 			}
 		}
-		be.ConvBackward(units[i-1].g, u.dy, u.g, u.x, tc.units[i].u, &u.l, u.s, prev)
+		be.ConvUnitBackward(units[i-1].g, u.dy, u.g, u.x, tc.units[i].u, &u.l, u.s, prev)
 	}
 	in = x
 	for i, cu := range tc.units {
 		u := &units[i]
-		be.ConvForward(u.inferY, in, z(i, func(u *unitRun) backend.Tensor { return u.inferY }), cu.u, &u.l,
+		be.ConvUnitForward(u.inferY, in, z(i, func(u *unitRun) backend.Tensor { return u.inferY }), cu.u, &u.l,
 			backend.ConvState{Pre: u.inferS}, false)
 		in = u.inferY
 	}
@@ -213,10 +213,10 @@ func TestDenseUnitMatchesComposed(t *testing.T) {
 				dy := upload(t, c, randVals(r, tc.n*tc.out, 1), tc.n, tc.out)
 				y, pre, dx, dpre := garbage(c, tc.n, tc.out), garbage(c, tc.n, tc.out), garbage(c, tc.n, tc.in), garbage(c, tc.n, tc.out)
 				u := backend.Dense{BN: unitBN}
-				be.DenseForward(y, pre, x, u, &l, true)
-				be.DenseBackwardUnit(dx, dpre, dy, pre, x, u, &l)
+				be.DenseUnitForward(y, pre, x, u, &l, true)
+				be.DenseUnitBackward(dx, dpre, dy, pre, x, u, &l)
 				yInfer := garbage(c, tc.n, tc.out)
-				be.DenseForward(yInfer, nil, x, u, &l, false)
+				be.DenseUnitForward(yInfer, nil, x, u, &l, false)
 				mustSync(t, c)
 				var out []result
 				for _, r := range []struct {
@@ -253,7 +253,7 @@ func TestConvUnitWithoutKernel(t *testing.T) {
 		}
 	}
 	c := New()
-	c.ConvForward(c.Alloc(1, 4, 4, 32), c.Alloc(1, 6, 6, 1), c.Alloc(1, 4, 4, 32), backend.Conv{PreReLU: true, BN: unitBN}, &backend.Layer{}, backend.ConvState{}, true)
+	c.ConvUnitForward(c.Alloc(1, 4, 4, 32), c.Alloc(1, 6, 6, 1), c.Alloc(1, 4, 4, 32), backend.Conv{PreReLU: true, BN: unitBN}, &backend.Layer{}, backend.ConvState{}, true)
 	if err := c.Sync(); err == nil {
 		t.Error("a shortcut after a ReLU-then-batch-norm unit ran without an error")
 	}

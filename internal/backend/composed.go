@@ -28,11 +28,11 @@ func (c Composed) AllocConvState(u Conv, n, h, w, ch int, training bool) ConvSta
 	return s
 }
 
-// ConvForward: the ReLU before the batch norm runs in place on s.Pre, and
+// ConvUnitForward: the ReLU before the batch norm runs in place on s.Pre, and
 // the batch norm writes y (s.Norm where the unit pools), where the sum and
 // the ReLU after it run in place. In inference everything after the
 // convolution runs in place on y (s.Pre where the unit pools).
-func (c Composed) ConvForward(y, x, z Tensor, u Conv, l *Layer, s ConvState, training bool) {
+func (c Composed) ConvUnitForward(y, x, z Tensor, u Conv, l *Layer, s ConvState, training bool) {
 	pre, out := s.Pre, y
 	if u.Pool {
 		out = s.Norm
@@ -69,7 +69,7 @@ func (c Composed) addReLU(y, z Tensor, relu bool) {
 	}
 }
 
-func (c Composed) ConvOutputBackward(g, dy, y Tensor, u Conv, l *Layer, s ConvState) {
+func (c Composed) ConvUnitOutputBackward(g, dy, y Tensor, u Conv, l *Layer, s ConvState) {
 	out := y
 	if u.Pool {
 		out = s.Norm
@@ -82,10 +82,10 @@ func (c Composed) ConvOutputBackward(g, dy, y Tensor, u Conv, l *Layer, s ConvSt
 	}
 }
 
-// ConvBackward: the batch norm's input gradient goes into dy, where the
+// ConvUnitBackward: the batch norm's input gradient goes into dy, where the
 // ReLU's backward pass runs in place; then the convolution's, and the
 // shortcut and in's ReLU in place on dx.
-func (c Composed) ConvBackward(dx, dy, g, x Tensor, u Conv, l *Layer, s ConvState, in *ConvInput) {
+func (c Composed) ConvUnitBackward(dx, dy, g, x Tensor, u Conv, l *Layer, s ConvState, in *ConvInput) {
 	c.BatchNormBackward(dy, l.DGamma, l.DBeta, g, s.Pre, l.Gamma, l.Mean, l.InvStd)
 	if u.PreReLU {
 		c.ReLUBackward(dy, dy, s.Pre)
@@ -103,9 +103,9 @@ func (c Composed) ConvBackward(dx, dy, g, x Tensor, u Conv, l *Layer, s ConvStat
 	}
 }
 
-// DenseForward: in training the ReLU runs in place on pre; in inference
+// DenseUnitForward: in training the ReLU runs in place on pre; in inference
 // everything after the dense layer runs in place on y.
-func (c Composed) DenseForward(y, pre, x Tensor, u Dense, l *Layer, training bool) {
+func (c Composed) DenseUnitForward(y, pre, x Tensor, u Dense, l *Layer, training bool) {
 	if !training {
 		pre = y
 	}
@@ -118,7 +118,7 @@ func (c Composed) DenseForward(y, pre, x Tensor, u Dense, l *Layer, training boo
 	}
 }
 
-func (c Composed) DenseBackwardUnit(dx, dpre, dy, pre, x Tensor, u Dense, l *Layer) {
+func (c Composed) DenseUnitBackward(dx, dpre, dy, pre, x Tensor, u Dense, l *Layer) {
 	c.BatchNormBackward(dpre, l.DGamma, l.DBeta, dy, pre, l.Gamma, l.Mean, l.InvStd)
 	c.ReLUBackward(dpre, dpre, pre)
 	c.DenseBackward(dx, l.DW, l.DB, dpre, x, l.W)

@@ -9,7 +9,7 @@ package backend
 //
 // A backend implements the units as a set: the state a forward unit keeps
 // for its backward unit (ConvState) and the work one backward unit leaves
-// for the next (see ConvBackward) are the backend's own business, so a
+// for the next (see ConvUnitBackward) are the backend's own business, so a
 // backend that replaces one unit's backward pass replaces the forward unit
 // with it.
 type Units interface {
@@ -24,44 +24,44 @@ type Units interface {
 	// training, as scratch in inference.
 	AllocConvState(u Conv, n, h, w, c int, training bool) ConvState
 
-	// ConvForward runs the conv unit u on x: y = pool(relu(bn(relu(conv(x)))
+	// ConvUnitForward runs the conv unit u on x: y = pool(relu(bn(relu(conv(x)))
 	// + z)), each step as u says, z nil for none. In training the batch norm
 	// uses the batch statistics, saves them in l.Mean and l.InvStd and
 	// updates the moving ones; otherwise it uses the moving ones. y may not
 	// be x or z.
-	ConvForward(y, x, z Tensor, u Conv, l *Layer, s ConvState, training bool)
-	// ConvOutputBackward starts the backward pass of the last conv unit,
+	ConvUnitForward(y, x, z Tensor, u Conv, l *Layer, s ConvState, training bool)
+	// ConvUnitOutputBackward starts the backward pass of the last conv unit,
 	// whose output's gradient dy a plain op wrote: it writes into g the
 	// gradient at u's batch-norm output (through the pool and the ReLU after
-	// the batch norm, as u has them), for ConvBackward.
-	ConvOutputBackward(g, dy, y Tensor, u Conv, l *Layer, s ConvState)
-	// ConvBackward takes the gradient g at u's batch-norm output back
+	// the batch norm, as u has them), for ConvUnitBackward.
+	ConvUnitOutputBackward(g, dy, y Tensor, u Conv, l *Layer, s ConvState)
+	// ConvUnitBackward takes the gradient g at u's batch-norm output back
 	// through the batch norm, the ReLU before it and the convolution,
 	// writing l's four gradients, and, unless in is nil, the input gradient
 	// into dx: the gradient at the batch-norm output of in's unit, the unit
 	// that wrote x (with in.Addend added and through in's ReLU after its
 	// batch norm). dy is scratch of g's shape, its contents afterwards
 	// unspecified; dx may be g (g is read first). Of in's gradients the
-	// backend may already write DGamma and DBeta; the ConvBackward of in's
+	// backend may already write DGamma and DBeta; the ConvUnitBackward of in's
 	// unit writes all four.
-	ConvBackward(dx, dy, g, x Tensor, u Conv, l *Layer, s ConvState, in *ConvInput)
+	ConvUnitBackward(dx, dy, g, x Tensor, u Conv, l *Layer, s ConvState, in *ConvInput)
 
-	// DenseForward runs the dense unit y = bn(relu(x w + b)); pre (N, Out)
-	// is the dense output, kept in training for DenseBackwardUnit (a
+	// DenseUnitForward runs the dense unit y = bn(relu(x w + b)); pre (N, Out)
+	// is the dense output, kept in training for DenseUnitBackward (a
 	// backend may keep it rectified); in inference it is unused (nil).
-	// Training and the batch statistics as in ConvForward.
-	DenseForward(y, pre, x Tensor, u Dense, l *Layer, training bool)
-	// DenseBackwardUnit takes dy, the gradient at the dense unit's output,
+	// Training and the batch statistics as in ConvUnitForward.
+	DenseUnitForward(y, pre, x Tensor, u Dense, l *Layer, training bool)
+	// DenseUnitBackward takes dy, the gradient at the dense unit's output,
 	// back to dx (unless nil), writing l's four gradients; dpre is scratch
 	// of dy's shape.
-	DenseBackwardUnit(dx, dpre, dy, pre, x Tensor, u Dense, l *Layer)
+	DenseUnitBackward(dx, dpre, dy, pre, x Tensor, u Dense, l *Layer)
 }
 
 // BatchNorm is a batch norm's settings (Keras': momentum 0.99, epsilon 1e-3).
 type BatchNorm struct{ Momentum, Eps float32 }
 
 // Conv describes a conv unit: conv → [ReLU] → batch norm → [+ shortcut] →
-// [ReLU] → [2x2 max pool]; the shortcut is there when ConvForward gets a z.
+// [ReLU] → [2x2 max pool]; the shortcut is there when ConvUnitForward gets a z.
 type Conv struct {
 	Pad      int  // zero pixels each side of the convolution's input
 	PreReLU  bool // ReLU between the convolution and the batch norm
@@ -101,7 +101,7 @@ type ConvState struct {
 }
 
 // ConvInput is the unit whose output a conv unit reads as x, for the
-// input gradient of ConvBackward.
+// input gradient of ConvUnitBackward.
 type ConvInput struct {
 	Unit  Conv
 	Layer *Layer

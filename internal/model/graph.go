@@ -106,12 +106,12 @@ func checkShapes(k *Batch, s *Spec) error {
 // batch statistics and updates the moving ones; otherwise it uses the moving ones.
 func (m *Model) Forward(k *Batch) {
 	b, l, tr := m.b, &m.layers, k.training
-	b.ConvForward(k.bn1, k.X, nil, l.conv1.unit, &l.conv1.Layer, k.s1, tr)
+	b.ConvUnitForward(k.bn1, k.X, nil, l.conv1.unit, &l.conv1.Layer, k.s1, tr)
 	// The ResNet block; the identity shortcut carries bn1.
-	b.ConvForward(k.reluA, k.bn1, nil, l.convA.unit, &l.convA.Layer, k.sA, tr)
-	b.ConvForward(k.blockOut, k.reluA, k.bn1, l.convB.unit, &l.convB.Layer, k.sB, tr)
-	b.ConvForward(k.pool, k.blockOut, nil, l.conv4.unit, &l.conv4.Layer, k.s4, tr)
-	b.DenseForward(k.bn5, k.dense1, k.flat, l.dense1.unit, &l.dense1.Layer, tr)
+	b.ConvUnitForward(k.reluA, k.bn1, nil, l.convA.unit, &l.convA.Layer, k.sA, tr)
+	b.ConvUnitForward(k.blockOut, k.reluA, k.bn1, l.convB.unit, &l.convB.Layer, k.sB, tr)
+	b.ConvUnitForward(k.pool, k.blockOut, nil, l.conv4.unit, &l.conv4.Layer, k.s4, tr)
+	b.DenseUnitForward(k.bn5, k.dense1, k.flat, l.dense1.unit, &l.dense1.Layer, tr)
 	b.Dense(k.Logits, k.bn5, l.dense2.W, l.dense2.B)
 }
 
@@ -128,12 +128,12 @@ func (m *Model) Backward(k *Batch, stats backend.Tensor, slot int) {
 	b, l := m.b, &m.layers
 	b.SoftmaxCrossEntropy(k.gLogits, stats, slot, k.Logits, k.Labels)
 	b.DenseBackward(k.g128[0], l.dense2.DW, l.dense2.DB, k.gLogits, k.bn5, l.dense2.W)
-	b.DenseBackwardUnit(k.gFlat, k.g128[1], k.g128[0], k.dense1, k.flat, l.dense1.unit, &l.dense1.Layer)
-	b.ConvOutputBackward(k.g64[0], k.gPool, k.pool, l.conv4.unit, &l.conv4.Layer, k.s4)
-	b.ConvBackward(k.g32[1], k.g64[1], k.g64[0], k.blockOut, l.conv4.unit, &l.conv4.Layer, k.s4, &k.inB)
-	b.ConvBackward(k.g32[2], k.g32[0], k.g32[1], k.reluA, l.convB.unit, &l.convB.Layer, k.sB, &k.inA)
-	b.ConvBackward(k.g32[2], k.g32[0], k.g32[2], k.bn1, l.convA.unit, &l.convA.Layer, k.sA, &k.in1)
-	b.ConvBackward(nil, k.g32[0], k.g32[2], k.X, l.conv1.unit, &l.conv1.Layer, k.s1, nil)
+	b.DenseUnitBackward(k.gFlat, k.g128[1], k.g128[0], k.dense1, k.flat, l.dense1.unit, &l.dense1.Layer)
+	b.ConvUnitOutputBackward(k.g64[0], k.gPool, k.pool, l.conv4.unit, &l.conv4.Layer, k.s4)
+	b.ConvUnitBackward(k.g32[1], k.g64[1], k.g64[0], k.blockOut, l.conv4.unit, &l.conv4.Layer, k.s4, &k.inB)
+	b.ConvUnitBackward(k.g32[2], k.g32[0], k.g32[1], k.reluA, l.convB.unit, &l.convB.Layer, k.sB, &k.inA)
+	b.ConvUnitBackward(k.g32[2], k.g32[0], k.g32[2], k.bn1, l.convA.unit, &l.convA.Layer, k.sA, &k.in1)
+	b.ConvUnitBackward(nil, k.g32[0], k.g32[2], k.X, l.conv1.unit, &l.conv1.Layer, k.s1, nil)
 }
 
 // TrainStep runs forward, backward and one Adam update on a gathered batch.

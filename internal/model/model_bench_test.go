@@ -127,29 +127,29 @@ type timedBackend struct {
 
 func (t *timedBackend) time(op string, start time.Time) { t.spent[op] += time.Since(start) }
 
-func (t *timedBackend) ConvForward(y, x, z backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState, training bool) {
+func (t *timedBackend) ConvUnitForward(y, x, z backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState, training bool) {
 	defer t.time("conv units forward", time.Now())
-	t.Backend.ConvForward(y, x, z, u, l, s, training)
+	t.Backend.ConvUnitForward(y, x, z, u, l, s, training)
 }
 
-func (t *timedBackend) ConvOutputBackward(g, dy, y backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState) {
+func (t *timedBackend) ConvUnitOutputBackward(g, dy, y backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState) {
 	defer t.time("conv units backward", time.Now())
-	t.Backend.ConvOutputBackward(g, dy, y, u, l, s)
+	t.Backend.ConvUnitOutputBackward(g, dy, y, u, l, s)
 }
 
-func (t *timedBackend) ConvBackward(dx, dy, g, x backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState, in *backend.ConvInput) {
+func (t *timedBackend) ConvUnitBackward(dx, dy, g, x backend.Tensor, u backend.Conv, l *backend.Layer, s backend.ConvState, in *backend.ConvInput) {
 	defer t.time("conv units backward", time.Now())
-	t.Backend.ConvBackward(dx, dy, g, x, u, l, s, in)
+	t.Backend.ConvUnitBackward(dx, dy, g, x, u, l, s, in)
 }
 
-func (t *timedBackend) DenseForward(y, pre, x backend.Tensor, u backend.Dense, l *backend.Layer, training bool) {
+func (t *timedBackend) DenseUnitForward(y, pre, x backend.Tensor, u backend.Dense, l *backend.Layer, training bool) {
 	defer t.time("dense unit", time.Now())
-	t.Backend.DenseForward(y, pre, x, u, l, training)
+	t.Backend.DenseUnitForward(y, pre, x, u, l, training)
 }
 
-func (t *timedBackend) DenseBackwardUnit(dx, dpre, dy, pre, x backend.Tensor, u backend.Dense, l *backend.Layer) {
+func (t *timedBackend) DenseUnitBackward(dx, dpre, dy, pre, x backend.Tensor, u backend.Dense, l *backend.Layer) {
 	defer t.time("dense unit", time.Now())
-	t.Backend.DenseBackwardUnit(dx, dpre, dy, pre, x, u, l)
+	t.Backend.DenseUnitBackward(dx, dpre, dy, pre, x, u, l)
 }
 
 func (t *timedBackend) Dense(y, x, w, b backend.Tensor) {
