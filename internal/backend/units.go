@@ -24,11 +24,11 @@ type Units interface {
 	// training, as scratch in inference.
 	AllocConvState(u Conv, n, h, w, c int, training bool) ConvState
 
-	// ConvUnitForward runs the conv unit u on x: y = pool(relu(bn(relu(conv(x)))
-	// + z)), each step as u says, z nil for none. In training the batch norm
-	// uses the batch statistics, saves them in l.Mean and l.InvStd and
-	// updates the moving ones; otherwise it uses the moving ones. y may not
-	// be x or z.
+	// ConvUnitForward runs the conv unit u on x:
+	// y = pool(relu(bn(relu(conv(x))) + z)), each step as u says, z nil for
+	// none. In training the batch norm uses the batch statistics, saves
+	// them in l.Mean and l.InvStd and updates the moving ones; otherwise it
+	// uses the moving ones. y may not be x or z.
 	ConvUnitForward(y, x, z Tensor, u Conv, l *Layer, s ConvState, training bool)
 	// ConvUnitOutputBackward starts the backward pass of the last conv unit,
 	// whose output's gradient dy a plain op wrote: it writes into g the
@@ -38,12 +38,12 @@ type Units interface {
 	// ConvUnitBackward takes the gradient g at u's batch-norm output back
 	// through the batch norm, the ReLU before it and the convolution,
 	// writing l's four gradients, and, unless in is nil, the input gradient
-	// into dx: the gradient at the batch-norm output of in's unit, the unit
-	// that wrote x (with in.Addend added and through in's ReLU after its
-	// batch norm). dy is scratch of g's shape, its contents afterwards
-	// unspecified; dx may be g (g is read first). Of in's gradients the
-	// backend may already write DGamma and DBeta; the ConvUnitBackward of in's
-	// unit writes all four.
+	// into dx: the gradient at the batch-norm output of in's unit (which
+	// wrote x and does not pool), with in.Addend added and through in's
+	// ReLU after its batch norm. dy is scratch of g's shape, its contents
+	// afterwards unspecified; dx may be g (g is read first). A backend may
+	// write in's DGamma and DBeta here already; the ConvUnitBackward of
+	// in's own unit writes all four of its gradients.
 	ConvUnitBackward(dx, dy, g, x Tensor, u Conv, l *Layer, s ConvState, in *ConvInput)
 
 	// DenseUnitForward runs the dense unit y = bn(relu(x w + b)); pre (N, Out)
