@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/plot"
+
 	"github.com/mnistgpu/mnistgpu/internal/metrics"
 	"github.com/mnistgpu/mnistgpu/internal/testfiles"
 )
@@ -325,5 +327,51 @@ func TestMeanCurves(t *testing.T) {
 	}
 	if !near(batch[0].Y, 2) || !near(batch[1].Y, 2) || !near(test[1].X, 10) || !near(test[1].Y, 0.1) {
 		t.Errorf("batch %v, test %v", batch[:2], test)
+	}
+}
+
+// Every axis gets enough labelled ticks to read a value off (time.png had
+// two), at round numbers.
+func TestNiceTicks(t *testing.T) {
+	for _, r := range [][2]float64{{0, 164}, {0, 1.2}, {90, 100.5}, {0, 20000}, {95, 96}} {
+		ticks := niceTicks{}.Ticks(r[0], r[1])
+		if len(ticks) < 4 || len(ticks) > 12 {
+			t.Errorf("range %v: %d ticks %v, want 4 to 12", r, len(ticks), ticks)
+		}
+		for _, tk := range ticks {
+			if tk.Value < r[0] || tk.Value > r[1]+1e-9 || tk.Label == "" {
+				t.Errorf("range %v: tick %+v outside the range or unlabelled", r, tk)
+			}
+		}
+	}
+}
+
+// The test panel spans the first, BN-lagged test losses (~5) and the last
+// (~0.05): on a log scale both stay readable, and every seed's point is in
+// range.
+func TestTestPanelLogScale(t *testing.T) {
+	k := kernelWith(3, 0.98, 0.99)
+	for i := range k.Runs {
+		k.Runs[i].Steps = []metrics.Step{
+			{Step: 200, TestLoss: 4.8 + float64(i)}, {Step: 400, TestLoss: math.NaN()}, {Step: 938, TestLoss: 0.05 / float64(i+1)},
+		}
+	}
+	p := lossPlot("test")
+	logScaleTest(p, []Kernel{k})
+	if _, ok := p.Y.Scale.(plot.LogScale); !ok {
+		t.Fatalf("test panel scale %T, want a log scale", p.Y.Scale)
+	}
+	if p.Y.Min >= 0.025 || p.Y.Max <= 5.8 || p.Y.Min <= 0 {
+		t.Errorf("y range %g..%g does not hold the points 0.025..5.8 (and must stay > 0 on a log scale)", p.Y.Min, p.Y.Max)
+	}
+	if pts := seedTestPoints(k.Runs); len(pts) != 4 {
+		t.Errorf("%d seed points, want 4 (the NaN left out)", len(pts))
+	}
+	untested := kernelWith(5, 0.98)
+	untested.Runs[0].Steps = []metrics.Step{{Step: 1, BatchLoss: 2.3, TestLoss: math.NaN()}}
+	empty := lossPlot("test")
+	logScaleTest(empty, []Kernel{untested})
+	if _, ok := empty.Y.Scale.(plot.LogScale); ok {
+		t.Error("a panel without test losses was put on a log scale")
 	}
 }

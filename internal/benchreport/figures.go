@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -104,6 +105,15 @@ func PlotLossCurves(path string, kernels []Kernel, title string) error {
 				return err
 			}
 		}
+		if seeds := seedTestPoints(k.Runs); len(seeds) > 0 && len(k.Runs) > 1 {
+			s, err := plotter.NewScatter(seeds)
+			if err != nil {
+				return fmt.Errorf("benchreport: seeds' test losses of k=%d: %w", k.Kernel, err)
+			}
+			s.Color, s.Shape, s.Radius = kernelColor(i, 0x90), draw.RingGlyph{}, vg.Points(2.5)
+			test.Add(s)
+			test.Legend.Add(fmt.Sprintf("%s each seed", name), s)
+		}
 		if len(testXY) > 0 {
 			l, pts, err := plotter.NewLinePoints(testXY)
 			if err != nil {
@@ -116,9 +126,11 @@ func PlotLossCurves(path string, kernels []Kernel, title string) error {
 		}
 	}
 	for _, p := range []*plot.Plot{train, test} {
-		p.X.Min, p.X.Max = 0, float64(lastStep)
+		// A little past the last step, so its point and label stay inside.
+		p.X.Min, p.X.Max = 0, 1.04*float64(lastStep)
 		p.Y.Min = 0
 	}
+	logScaleTest(test, kernels)
 	img := vgimg.NewWith(vgimg.UseWH(12*vg.Inch, 5*vg.Inch), vgimg.UseDPI(figureDPI))
 	c := titled(draw.New(img), title)
 	const gutter = vg.Length(30)
@@ -126,6 +138,41 @@ func PlotLossCurves(path string, kernels []Kernel, title string) error {
 	train.Draw(draw.Crop(c, 0, -(0.4*w + gutter), 0, 0))
 	test.Draw(draw.Crop(c, 0.6*w+gutter, 0, 0, 0))
 	return writePNG(path, img)
+}
+
+// seedTestPoints are the test losses of every run at every evaluated step
+// (finite and positive: the panel is logarithmic).
+func seedTestPoints(runs []Run) plotter.XYs {
+	var xy plotter.XYs
+	for _, r := range runs {
+		for _, s := range r.Steps {
+			if s.HasTest() && finite(s.TestLoss) && s.TestLoss > 0 {
+				xy = append(xy, plotter.XY{X: float64(s.Step), Y: s.TestLoss})
+			}
+		}
+	}
+	return xy
+}
+
+// logScaleTest puts the test panel on a log scale. In inference mode the
+// first test losses are high (the batch-norm moving averages still hold
+// their initial values: 4.8 at step 200 of an epoch) and the last ones near
+// 0.05; on a linear axis every point after the first lies on the floor and
+// the panel looks empty. Without any positive test loss it stays linear.
+func logScaleTest(p *plot.Plot, kernels []Kernel) {
+	lo, hi := math.Inf(1), 0.0
+	for _, k := range kernels {
+		for _, pt := range seedTestPoints(k.Runs) {
+			lo, hi = math.Min(lo, pt.Y), math.Max(hi, pt.Y)
+		}
+	}
+	if hi == 0 {
+		return
+	}
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	// Below the lowest point, and room above the highest for the legend.
+	p.Y.Min, p.Y.Max = lo/1.5, hi*4
+	p.Y.Label.Text = "loss (log scale)"
 }
 
 func lossPlot(title string) *plot.Plot {
@@ -161,52 +208,123 @@ func addLine(p *plot.Plot, xy plotter.XYs, c color.Color, width float64, label s
 	return nil
 }
 
-// PlotClassAccuracy draws class_accuracy.png: per class, one bar per kernel
-// (the mean over seeds, in percent) side by side. As in a run's figure, the
-// y axis starts a little below the weakest class, so differences of a
-// point are visible; the axis label gives its start.
+// PlotClassAccuracy draws class_accuracy.png: per class and kernel, the
+// mean test accuracy over seeds (a filled point) with ± one standard
+// deviation (error bars, from two seeds on) and every seed's own value
+// (rings), so that the spread between seeds, the thing the kernel
+// comparison is judged against, is visible. As in a run's figure the y axis
+// starts a little below the weakest value, so differences of a point show;
+// the axis label gives its start.
 func PlotClassAccuracy(path string, kernels []Kernel, title string) error {
 	p := newPlot(title, "class", "accuracy (%)", false)
-	// The bars reach the top of the axis, so the legend sits above the plot,
-	// level with the title.
+	// The points reach the top of the axis, so the legend sits above the
+	// plot, level with the title.
 	legend := plot.NewLegend()
 	legend.Top, legend.Left = true, false
 	legend.TextStyle.Font.Size = vg.Points(10)
 	lo := 100.0
-	width := vg.Points(60 / float64(max(len(kernels), 1)))
+	rows := 0 // of the legend
+	n := float64(max(len(kernels), 1))
 	for i, k := range kernels {
-		vals := make(plotter.Values, metrics.NumClasses)
-		for c, s := range k.ClassAcc {
-			if finite(s.Mean) {
-				vals[c] = 100 * s.Mean
-				lo = math.Min(lo, vals[c])
+		off := 0.5 * (float64(i) - (n-1)/2) / n // side by side within a class
+		var means xyErrs
+		var seeds plotter.XYs
+		for c, st := range k.ClassAcc {
+			x := float64(c) + off
+			if finite(st.Mean) {
+				sd := 0.0
+				if finite(st.SD) {
+					sd = 100 * st.SD
+				}
+				means.XYs = append(means.XYs, plotter.XY{X: x, Y: 100 * st.Mean})
+				means.YErrors = append(means.YErrors, struct{ Low, High float64 }{sd, sd})
+				lo = math.Min(lo, 100*st.Mean-sd)
+			}
+			for _, r := range k.Runs {
+				if v := 100 * r.ClassAcc[c]; finite(v) {
+					seeds = append(seeds, plotter.XY{X: x, Y: v})
+					lo = math.Min(lo, v)
+				}
 			}
 		}
-		bars, err := plotter.NewBarChart(vals, width)
+		if len(means.XYs) == 0 {
+			continue
+		}
+		col := kernelColor(i, 0xff)
+		dots, err := plotter.NewScatter(means.XYs)
 		if err != nil {
 			return fmt.Errorf("benchreport: class accuracy of k=%d: %w", k.Kernel, err)
 		}
-		bars.Color = kernelColor(i, 0xff)
-		bars.LineStyle.Width = 0
-		bars.Offset = width * vg.Length(float64(i)-float64(len(kernels)-1)/2)
-		p.Add(bars)
-		legend.Add(fmt.Sprintf("k=%d (%d seeds)", k.Kernel, len(k.Seeds)), bars)
+		dots.Color, dots.Shape, dots.Radius = col, draw.CircleGlyph{}, vg.Points(4)
+		bars, err := plotter.NewYErrorBars(means)
+		if err != nil {
+			return fmt.Errorf("benchreport: class accuracy spread of k=%d: %w", k.Kernel, err)
+		}
+		bars.Color, bars.Width, bars.CapWidth = col, vg.Points(1.5), vg.Points(8)
+		p.Add(bars, dots)
+		label := fmt.Sprintf("k=%d: mean of %d seeds", k.Kernel, len(k.Seeds))
+		if len(k.Seeds) > 1 {
+			label += " ± sd"
+		}
+		legend.Add(label, dots)
+		rows++
+		if len(k.Runs) > 1 {
+			rings, err := plotter.NewScatter(seeds)
+			if err != nil {
+				return fmt.Errorf("benchreport: seeds' class accuracy of k=%d: %w", k.Kernel, err)
+			}
+			rings.Color, rings.Shape, rings.Radius = kernelColor(i, 0x90), draw.RingGlyph{}, vg.Points(3)
+			p.Add(rings)
+			legend.Add(fmt.Sprintf("k=%d: each seed", k.Kernel), rings)
+			rows++
+		}
 	}
 	names := make([]string, metrics.NumClasses)
 	for c := range names {
 		names[c] = fmt.Sprint(c)
 	}
 	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.5, float64(metrics.NumClasses)-0.5
 	axisMin := math.Max(0, 5*math.Floor((lo-2)/5))
-	p.Y.Min, p.Y.Max = axisMin, 100
+	p.Y.Min, p.Y.Max = axisMin, 100.5
+	p.Y.Tick.Marker = niceTicks{}
 	if axisMin > 0 {
 		p.Y.Label.Text = fmt.Sprintf("accuracy (%%), axis from %g", axisMin)
 	}
 	img := vgimg.NewWith(vgimg.UseWH(10*vg.Inch, 5*vg.Inch), vgimg.UseDPI(figureDPI))
 	c := draw.Crop(draw.New(img), vg.Points(4), -vg.Points(8), vg.Points(4), -vg.Points(4))
 	legend.Draw(c)
-	p.Draw(draw.Crop(c, 0, 0, 0, -vg.Points(16)*vg.Length(len(kernels))))
+	p.Draw(draw.Crop(c, 0, 0, 0, -vg.Points(14)*vg.Length(max(rows, 1))))
 	return writePNG(path, img)
+}
+
+// xyErrs are points with symmetric y errors, as plotter.NewYErrorBars takes them.
+type xyErrs struct {
+	plotter.XYs
+	plotter.YErrors
+}
+
+// niceTicks marks an axis every 1, 2 or 5 × 10^k, so that it has five to
+// ten labelled ticks whatever its range (gonum's default can leave two).
+type niceTicks struct{}
+
+func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) {
+		return []plot.Tick{{Value: lo, Label: fmt.Sprint(lo)}}
+	}
+	raw := (hi - lo) / 6
+	step := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*step >= raw {
+			step *= m
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
+	}
+	return ticks
 }
 
 // PlotTime draws time.png: each seed's time per epoch as a point above its
@@ -245,6 +363,7 @@ func PlotTime(path string, kernels []Kernel, title string) error {
 	p.X.Min, p.X.Max = -0.5, float64(len(kernels))-0.5
 	// Room above the slowest seed for the legend.
 	p.Y.Min, p.Y.Max = 0, 1.25*slowest
+	p.Y.Tick.Marker = niceTicks{}
 	p.Legend.Top, p.Legend.Left = true, true
 	img := vgimg.NewWith(vgimg.UseWH(6*vg.Inch, 5*vg.Inch), vgimg.UseDPI(figureDPI))
 	p.Draw(draw.New(img))
