@@ -179,3 +179,20 @@ func TestPartialDataDirIsNotCompleted(t *testing.T) {
 		t.Errorf("output folder created for a run that never started")
 	}
 }
+
+// A GOPROXY with user information (a password, or a token as the user
+// name) is never printed.
+func TestFetchRedactsGOPROXY(t *testing.T) {
+	for _, proxy := range []string{"http://alice:s3cret@127.0.0.1:1", "http://s3cret@127.0.0.1:1/"} {
+		r := mnistgpu(t, append(isolatedEnv(t), "GOPROXY="+proxy), "", "data", "fetch", "--data-dir", filepath.Join(t.TempDir(), "d"))
+		if r.code == 0 {
+			t.Fatalf("fetch through a refused proxy succeeded:\n%v", r)
+		}
+		if strings.Contains(r.stdout+r.stderr, "s3cret") {
+			t.Errorf("GOPROXY=%s: the secret was printed:\n%v", proxy, r)
+		}
+		if !strings.Contains(r.stderr, "xxxxx@127.0.0.1:1") {
+			t.Errorf("GOPROXY=%s: the proxy is not named, redacted:\n%v", proxy, r)
+		}
+	}
+}

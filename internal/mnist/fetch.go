@@ -10,9 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mnistgpu/mnistgpu/internal/atomicfile"
@@ -31,7 +34,18 @@ type FetchOptions struct {
 	Client *http.Client
 	// Sources are tried in order; nil means DefaultSources().
 	Sources []Source
+	// A download that brings fewer than StallBytes in any StallWindow is
+	// given up as stalled, and the next source tried. Zero means 64 KiB in
+	// 30 s (a link slower than about 2 KiB/s would need over an hour).
+	StallWindow time.Duration
+	StallBytes  int64
 }
+
+// Stall defaults; see FetchOptions.
+const (
+	defaultStallWindow = 30 * time.Second
+	defaultStallBytes  = 64 << 10
+)
 
 // Fetch downloads into dir every file that is missing or whose sha256 is
 // wrong, trying each source in turn for what is still needed. Files are
@@ -76,9 +90,16 @@ func fetch(ctx context.Context, dir string, opts FetchOptions, sums map[string]s
 		return nil
 	}
 
-	f := fetcher{dir: dir, sums: sums, progress: opts.Progress, client: opts.Client}
+	f := fetcher{dir: dir, sums: sums, progress: opts.Progress, client: opts.Client,
+		stallWindow: opts.StallWindow, stallBytes: opts.StallBytes}
 	if f.client == nil {
 		f.client = defaultClient()
+	}
+	if f.stallWindow <= 0 {
+		f.stallWindow = defaultStallWindow
+	}
+	if f.stallBytes <= 0 {
+		f.stallBytes = defaultStallBytes
 	}
 	sources := opts.Sources
 	if sources == nil {
@@ -111,7 +132,7 @@ func fetch(ctx context.Context, dir string, opts FetchOptions, sums map[string]s
 
 // defaultClient gives up quickly on hosts that do not answer (so a blocked
 // mirror costs seconds, not minutes) yet leaves a slow but working link
-// ample time for 12 MB.
+// ample time for 12 MB; a link that stalls is given up sooner (stallGuard).
 func defaultClient() *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
@@ -127,10 +148,12 @@ func defaultClient() *http.Client {
 
 // fetcher holds what every download of one Fetch call shares.
 type fetcher struct {
-	dir      string
-	sums     map[string]string
-	progress io.Writer
-	client   *http.Client
+	dir         string
+	sums        map[string]string
+	progress    io.Writer
+	client      *http.Client
+	stallWindow time.Duration
+	stallBytes  int64
 }
 
 func (f *fetcher) logf(format string, args ...any) {
@@ -167,9 +190,10 @@ func (f *fetcher) fromProxy(ctx context.Context, src Source, need []string) ([]s
 	if err != nil {
 		return nil, err
 	}
+	shown := redact(url)
 	zr, err := zip.NewReader(tmp, size)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a valid zip: %w", url, err)
+		return nil, fmt.Errorf("%s: not a valid zip: %w", shown, err)
 	}
 	entries := make(map[string]*zip.File, len(zr.File))
 	for _, e := range zr.File {
@@ -179,7 +203,7 @@ func (f *fetcher) fromProxy(ctx context.Context, src Source, need []string) ([]s
 	var got []string
 	var errs []error
 	for _, name := range need {
-		if err := f.extract(ctx, entries, url, name); err != nil {
+		if err := f.extract(ctx, entries, shown, name); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -216,15 +240,17 @@ func (f *fetcher) fromMirror(ctx context.Context, src Source, need []string) ([]
 }
 
 func (f *fetcher) fetchFile(ctx context.Context, url, name string) error {
-	resp, err := f.get(ctx, url)
+	reqCtx, body, stop := f.stallGuard(ctx)
+	defer stop()
+	resp, err := f.get(reqCtx, url)
 	if err != nil {
-		return err
+		return stalled(reqCtx, err)
 	}
 	defer resp.Body.Close()
 	p := newProgress(f.progress, name, resp.ContentLength)
-	err = f.writeFile(ctx, name, url, io.TeeReader(resp.Body, p))
+	err = f.writeFile(ctx, name, redact(url), io.TeeReader(body(resp.Body), p))
 	p.finish(err == nil)
-	return inContext(err, "GET "+url)
+	return inContext(stalled(reqCtx, err), "GET "+redact(url))
 }
 
 // inContext prefixes where an error happened, unless it is a *FileError,
@@ -241,28 +267,31 @@ func inContext(err error, where string) error {
 func (f *fetcher) get(ctx context.Context, url string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, redactURLError(err)
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, err // already names the method and URL
+		return nil, redactURLError(err) // it names the method and URL
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		return nil, fmt.Errorf("GET %s: %s", redact(url), resp.Status)
 	}
 	return resp, nil
 }
 
 // download copies url into w with progress and returns the bytes written.
 func (f *fetcher) download(ctx context.Context, url, label string, w io.Writer) (int64, error) {
-	resp, err := f.get(ctx, url)
+	reqCtx, body, stop := f.stallGuard(ctx)
+	defer stop()
+	resp, err := f.get(reqCtx, url)
 	if err != nil {
-		return 0, err
+		return 0, stalled(reqCtx, err)
 	}
 	defer resp.Body.Close()
 	p := newProgress(f.progress, label, resp.ContentLength)
-	n, err := io.Copy(io.MultiWriter(w, p), io.LimitReader(resp.Body, maxDownload+1))
+	n, err := io.Copy(io.MultiWriter(w, p), io.LimitReader(body(resp.Body), maxDownload+1))
+	err = stalled(reqCtx, err)
 	switch {
 	case err != nil:
 	case n > maxDownload:
@@ -272,9 +301,97 @@ func (f *fetcher) download(ctx context.Context, url, label string, w io.Writer) 
 	}
 	p.finish(err == nil)
 	if err != nil {
-		return 0, fmt.Errorf("GET %s: %w", url, err)
+		return 0, fmt.Errorf("GET %s: %w", redact(url), err)
 	}
 	return n, nil
+}
+
+// ErrStalled marks a download given up because too few bytes arrived.
+var ErrStalled = errors.New("download stalled")
+
+// stallGuard watches one download: the context it returns is cancelled
+// with an ErrStalled cause when, once body has wrapped the response body,
+// fewer than f.stallBytes pass through it in any f.stallWindow (the wait
+// for the headers has the transport's own timeout). A client timeout alone
+// would give a trickling server its whole 10 minutes.
+func (f *fetcher) stallGuard(ctx context.Context) (reqCtx context.Context, body func(io.Reader) io.Reader, stop func()) {
+	reqCtx, cancel := context.WithCancelCause(ctx)
+	var got atomic.Int64
+	done := make(chan struct{})
+	watch := func() {
+		tick := time.NewTicker(f.stallWindow)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-reqCtx.Done():
+				return
+			case <-tick.C:
+				if n := got.Swap(0); n < f.stallBytes {
+					cancel(fmt.Errorf("%w: %d bytes in the last %v, want at least %d", ErrStalled, n, f.stallWindow, f.stallBytes))
+					return
+				}
+			}
+		}
+	}
+	body = func(r io.Reader) io.Reader {
+		go watch()
+		return countingReader{r, &got}
+	}
+	return reqCtx, body, func() { close(done); cancel(nil) }
+}
+
+// stalled replaces the "context canceled" of a download that stallGuard
+// stopped by the reason it stopped it.
+func stalled(reqCtx context.Context, err error) error {
+	if cause := context.Cause(reqCtx); err != nil && errors.Is(cause, ErrStalled) {
+		return cause
+	}
+	return err
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// redactURLError hides the user information in the URL of a *url.Error:
+// net/http hides a password but not a user name alone, which is often a
+// token, and a URL that does not parse is shown whole.
+func redactURLError(err error) error {
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		ue.URL = redact(ue.URL)
+	}
+	return err
+}
+
+// redact hides the user information of a URL in every message: as the go
+// command does, user:password shows as user:xxxxx; a user name alone,
+// often a token, shows as xxxxx.
+func redact(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") {
+			return "(a URL that does not parse; not shown, it may hold a password)"
+		}
+		return raw
+	}
+	if u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		return u.Redacted()
+	}
+	u.User = neturl.User("xxxxx")
+	return u.String()
 }
 
 // writeFile streams r into dir/name atomically: a temporary file in the same

@@ -49,11 +49,11 @@ func MirrorSource(url string) Source { return Source{Kind: Mirror, URL: url} }
 func (s Source) String() string {
 	switch s.Kind {
 	case ModuleProxy:
-		return "module proxy " + s.URL
+		return "module proxy " + redact(s.URL)
 	case Mirror:
-		return "mirror " + s.URL
+		return "mirror " + redact(s.URL)
 	}
-	return "unknown source " + s.URL
+	return "unknown source " + redact(s.URL)
 }
 
 // DefaultSources is the module proxy named by GOPROXY first (the one source
