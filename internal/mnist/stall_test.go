@@ -92,7 +92,7 @@ func TestFetchRedactsUserInfo(t *testing.T) {
 	sources := []Source{
 		ProxySource(withUser("alice:s3cret", srv.URL) + "/proxy"),
 		MirrorSource(withUser("tok3n", srv.URL) + "/mirror/"),
-		MirrorSource("http://bob:hunter2@127.0.0.1:1/mirror/"),   // connection refused
+		MirrorSource("http://bob:hunter2@127.0.0.1:1/mirror/"),    // connection refused
 		MirrorSource("http://carol:pa55@[::1]:namedport/mirror/"), // does not parse
 	}
 	var log bytes.Buffer
