@@ -173,6 +173,10 @@ func leaveRoomForLegend(p *plot.Plot, series ...plotter.XYs) {
 	}
 }
 
+// drawTestDots says whether n test points get a dot each: up to 60, about
+// one per 6 points of the test panel's width.
+func drawTestDots(n int) bool { return n <= 60 }
+
 // legendHeadroom is the y range over the highest point: the top quarter of
 // a panel is left to the legend.
 const legendHeadroom = 1.35
@@ -193,11 +197,18 @@ func testPanel(test plotter.XYs, evaluated, lastStep int, gap float64) (*plot.Pl
 	}
 	l.Color = colorTest
 	l.Width = vg.Points(1.5)
-	pts.Color = colorTest
-	pts.Shape = draw.CircleGlyph{}
-	pts.Radius = vg.Points(2.5)
-	p.Add(l, pts)
-	p.Legend.Add("test loss", l, pts)
+	if !drawTestDots(len(test)) {
+		// Evaluated every step or nearly: the dots would merge into a thick
+		// band that hides the labels; the line alone shows the curve.
+		p.Add(l)
+		p.Legend.Add("test loss", l)
+	} else {
+		pts.Color = colorTest
+		pts.Shape = draw.CircleGlyph{}
+		pts.Radius = vg.Points(2.5)
+		p.Add(l, pts)
+		p.Legend.Add("test loss", l, pts)
+	}
 
 	idx := testAnnotationSteps(test, lastStep, gap)
 	if err := annotate(p, pick(test, idx), colorTest); err != nil {

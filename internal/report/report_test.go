@@ -478,3 +478,21 @@ func TestLonePointClearOfLegend(t *testing.T) {
 		t.Errorf("training panel's y axis ends at %g, at the highest point 3", train.Y.Max)
 	}
 }
+
+// A test loss after every step draws a line, not hundreds of merging dots
+// that bury the labels; a few evaluations (every 200 steps of an epoch:
+// 4) keep their dots, and so does every-step on a run of a few dozen steps.
+func TestDenseTestPointsDrawnAsLine(t *testing.T) {
+	for n, want := range map[int]bool{1: true, 4: true, 47: true, 300: false, 938: false} {
+		if got := drawTestDots(n); got != want {
+			t.Errorf("%d test points: dots %v, want %v", n, got, want)
+		}
+	}
+	dense := make(plotter.XYs, 938)
+	for i := range dense {
+		dense[i] = plotter.XY{X: float64(i + 1), Y: 1 / float64(i+1)}
+	}
+	if _, err := testPanel(dense, len(dense), 938, 50); err != nil {
+		t.Fatal(err)
+	}
+}
