@@ -44,7 +44,7 @@ type trainFlags struct {
 	LR            float64 `name:"lr" default:"0.001" placeholder:"RATE" help:"Adam learning rate."`
 	TestEvery     string  `name:"test-every" default:"auto" placeholder:"N" help:"Evaluate the test loss over the whole test set every N mini-batches; 0: at the end of each epoch only; auto: 1 on cuda, 200 on cpu. On the CPU one test pass costs about 30 training steps: 200 spends ~10% of the run on it, 1 makes a run ~30x slower."`
 	EvalBatch     string  `name:"eval-batch" default:"auto" placeholder:"N" help:"Batch size for evaluation passes; auto: 500 on cpu (about 200 MB), 10000 on cuda."`
-	LimitTrain    int     `name:"limit-train" placeholder:"N" help:"Use only the first N training images (default: all 60,000). See the README's quick run: batch norm needs a few hundred steps before the test accuracy means anything."`
+	LimitTrain    int     `name:"limit-train" placeholder:"N" help:"Use only the first N training images (default: all 60,000). The test accuracy means little before about 600 steps, as batch norm's moving averages lag (the README's quick run: --limit-train 20000 --batch-size 32)."`
 	LimitTest     int     `name:"limit-test" placeholder:"N" help:"Use only the first N test images (default: all 10,000)."`
 	SkipTrainEval bool    `name:"skip-train-eval" help:"Skip the final inference pass over the training set (train_loss/train_acc are then absent)."`
 }
