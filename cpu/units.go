@@ -20,8 +20,6 @@ import "github.com/mnistgpu/mnistgpu/internal/backend"
 // ISA slots in there and every unit uses it; a unit is where a new fusion
 // goes.
 
-var _ backend.Backend = (*Backend)(nil)
-
 // AllocActivation stores a training batch's output padded for the
 // convolution that reads it where that pays (allocPadded). An inference
 // batch's is plain: the inference convolutions normalize each tile as they
