@@ -114,7 +114,7 @@ func (c *BenchCmd) Run(ctx context.Context) error {
 		b.Close()
 		return err
 	}
-	defer dir.removeIfEmpty()
+	defer dir.release()
 	out := dir.path
 	done := showStatus(os.Stderr, "loading MNIST (reading and checking the four files)…")
 	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
@@ -153,7 +153,7 @@ func (c *BenchCmd) Run(ctx context.Context) error {
 		runOut, err := prepareOut(tc.Out, "", false)
 		if err == nil {
 			rec, err = tc.run(ctx, b, trainSet, testSet, clock.view(i), os.Stderr)
-			runOut.removeIfEmpty()
+			runOut.release()
 		}
 		b.Close()
 		b = nil

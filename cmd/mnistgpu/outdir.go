@@ -23,19 +23,47 @@ import (
 var runFiles = []string{"metrics.csv", "class_accuracy.csv", "confusion_matrix.csv",
 	"loss_curves.png", "class_accuracy.png", "summary.json", "model.ckpt"}
 
-// outDir is a prepared output folder.
+// outDir is a prepared output folder, claimed by this run.
 type outDir struct {
 	path    string
 	created bool // by this run, so it may remove it again while empty
 }
 
-// removeIfEmpty takes back a folder this run created and never wrote to
-// (a run that failed or was stopped before measuring anything). A folder
-// the user made is left alone, and a folder with files cannot be removed.
-func (d outDir) removeIfEmpty() {
+// inUse marks a folder a run has claimed. It is created with O_EXCL after
+// the folder was seen empty, so of two runs started at once on one --out
+// exactly one gets it; the other sees it and refuses. A run killed with
+// SIGKILL leaves it behind, and --overwrite removes it like any output.
+const inUse = ".mnistgpu-run-in-progress"
+
+// release drops the claim, and takes back a folder this run created and
+// never wrote to (a run that failed or was stopped before measuring
+// anything). A folder the user made is left alone, and a folder with files
+// cannot be removed.
+func (d outDir) release() {
+	_ = os.Remove(filepath.Join(d.path, inUse))
 	if d.created {
 		_ = os.Remove(d.path)
 	}
+}
+
+// claim creates the in-use marker, or says which run holds the folder.
+func (d outDir) claim() error {
+	f, err := os.OpenFile(filepath.Join(d.path, inUse), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("output folder %s is in use by another run started at the same time; choose another --out", d.path)
+	}
+	if err != nil {
+		return fmt.Errorf("output folder %s is not writable: %w", d.path, err)
+	}
+	_, err = fmt.Fprintf(f, "pid %d\n", os.Getpid())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return fmt.Errorf("output folder %s cannot take a file: %w", d.path, err)
+	}
+	return nil
 }
 
 // defaultRunName is the default folder name's stem, e.g. 20261204-181500-k3-cpu.
@@ -53,7 +81,7 @@ func prepareOut(out, stem string, overwrite bool) (outDir, error) {
 		if err != nil {
 			return outDir{}, fmt.Errorf("output folder: %w", err)
 		}
-		return outDir{path, true}, checkWritable(path)
+		return ready(outDir{path, true})
 	}
 	d := outDir{path: out}
 	entries, err := os.ReadDir(out)
@@ -65,6 +93,8 @@ func prepareOut(out, stem string, overwrite bool) (outDir, error) {
 		d.created = true
 	case err != nil:
 		return outDir{}, fmt.Errorf("output folder: %w", err)
+	case len(entries) > 0 && !overwrite && slices.ContainsFunc(entries, func(e os.DirEntry) bool { return e.Name() == inUse }):
+		return outDir{}, fmt.Errorf("output folder %s is in use by another run (if that run was killed, --overwrite replaces the folder)", out)
 	case len(entries) > 0 && !overwrite:
 		return outDir{}, fmt.Errorf("output folder %s already holds %s; choose another --out, or add --overwrite to replace that folder whole", out, listNames(entries))
 	case len(entries) > 0:
@@ -79,8 +109,19 @@ func prepareOut(out, stem string, overwrite bool) (outDir, error) {
 		}
 		d.created = true
 	}
-	if err := checkWritable(out); err != nil {
-		d.removeIfEmpty()
+	return ready(d)
+}
+
+// ready claims an empty folder and checks that it takes a file.
+func ready(d outDir) (outDir, error) {
+	if err := d.claim(); err != nil {
+		if d.created {
+			_ = os.Remove(d.path)
+		}
+		return outDir{}, err
+	}
+	if err := checkWritable(d.path); err != nil {
+		d.release()
 		return outDir{}, err
 	}
 	return d, nil
@@ -163,9 +204,10 @@ func isRunDirName(name string) bool {
 	return err == nil && n == 2 && name == runDir(k, seed)
 }
 
-// isTemp matches what an interrupted atomic write or writability check leaves.
+// isTemp matches what an interrupted atomic write, writability check or
+// killed run leaves.
 func isTemp(name string) bool {
-	return strings.HasPrefix(name, ".") && (strings.Contains(name, ".tmp-") || strings.HasPrefix(name, ".write-check-"))
+	return strings.HasPrefix(name, ".") && (strings.Contains(name, ".tmp-") || strings.HasPrefix(name, ".write-check-") || name == inUse)
 }
 
 // listNames shows a few of a folder's entries for an error message.

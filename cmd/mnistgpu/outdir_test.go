@@ -199,3 +199,30 @@ func TestOutFolderNearlyFull(t *testing.T) {
 	}
 	testfiles.AssertNoTemps(t, out)
 }
+
+// Two runs started at once on one --out both saw it empty and wrote into
+// it. Now exactly one claims it.
+func TestPrepareOutExclusive(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	const runs = 8
+	errs := make([]error, runs)
+	dirs := make([]outDir, runs)
+	var wg sync.WaitGroup
+	for i := range runs {
+		wg.Go(func() { dirs[i], errs[i] = prepareOut(out, "", false) })
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+			defer dirs[i].release()
+		case !strings.Contains(err.Error(), "in use") && !strings.Contains(err.Error(), "already holds"):
+			t.Errorf("run %d: %v, want a refusal", i, err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d runs claimed %s, want exactly 1 (errors %v)", won, out, errs)
+	}
+}

@@ -120,7 +120,7 @@ func (c *TrainCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer dir.removeIfEmpty()
+	defer dir.release()
 	c.Out = dir.path
 	done := showStatus(os.Stderr, "loading MNIST (reading and checking the four files)…")
 	trainSet, testSet, err := loadData(ctx, c.dataDirFlag)
