@@ -11,6 +11,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/mnistgpu/mnistgpu/internal/train"
 )
@@ -34,6 +35,7 @@ type progressView struct {
 	firstStep time.Time // when the epoch's first step was reported
 	firstDone int       // and its number
 	widest    int       // the widest line the bar has drawn, to erase it
+	cols      int       // the terminal's width, 0 if unknown
 
 	log     *slog.Logger // plain output only
 	lastLog time.Time
@@ -63,8 +65,11 @@ func newProgressView(epochs, perEpoch int, out *os.File, grid *gridPosition) *pr
 		v.log, v.every = slog.New(slog.NewTextHandler(out, nil)), 5*time.Second
 		return v
 	}
+	if w, _, err := term.GetSize(int(out.Fd())); err == nil {
+		v.cols = w
+	}
 	v.startBar(1)
-	v.bar.Describe(v.prefix(1) + "starting: uploading the data, first steps…")
+	v.bar.Describe(v.fit(v.prefix(1) + "starting: uploading the data, first steps…"))
 	return v
 }
 
@@ -156,7 +161,7 @@ func (v *progressView) updateBar(p train.Progress, epoch int) {
 	case math.IsNaN(p.Last.RunningLoss):
 		desc += " | first steps…"
 	}
-	v.bar.Describe(desc)
+	v.bar.Describe(v.fit(desc))
 	_ = v.bar.Set(done)
 	v.widest = max(v.widest, utf8.RuneCountInString(v.bar.String()))
 }
@@ -164,7 +169,28 @@ func (v *progressView) updateBar(p train.Progress, epoch int) {
 // clearBar erases the bar's line. progressbar's own Clear forgets lines
 // drawn after the bar filled up (its descriptions of the final passes).
 func (v *progressView) clearBar() {
-	fmt.Fprintf(v.out, "\r%s\r", strings.Repeat(" ", v.widest+2))
+	n := v.widest + 2
+	if v.cols > 0 {
+		n = min(n, v.cols-1) // a full row would wrap
+	}
+	fmt.Fprintf(v.out, "\r%s\r", strings.Repeat(" ", n))
+}
+
+// barWidth is what the bar draws besides its description: " 62% |", 12
+// cells, "|  " before it and a space after.
+const barWidth = 23
+
+// fit shortens desc so that the bar's line fits the terminal: a line that
+// wraps cannot be redrawn in place, and each redraw would add a line.
+func (v *progressView) fit(desc string) string {
+	room := v.cols - barWidth - 1
+	if v.cols == 0 || utf8.RuneCountInString(desc) <= room {
+		return desc
+	}
+	if room < 1 {
+		return ""
+	}
+	return string([]rune(desc)[:room-1]) + "…"
 }
 
 // shortDuration writes a step time as Keras does: 72ms, 1.3s.

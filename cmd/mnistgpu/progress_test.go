@@ -20,13 +20,13 @@ import (
 
 // runInTerminal runs the binary with stdout and stderr on a pseudo-terminal,
 // as a user's shell would, and returns everything written to it.
-func runInTerminal(t *testing.T, args ...string) (raw string, code int) {
+func runInTerminal(t *testing.T, cols uint16, args ...string) (raw string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Env, cmd.Dir = isolatedEnv(t), t.TempDir()
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 50, Cols: 200})
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 50, Cols: cols})
 	if err != nil {
 		t.Fatalf("starting under a pseudo-terminal: %v", err)
 	}
@@ -55,7 +55,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	data := synthDir(t)
 	out := filepath.Join(t.TempDir(), "run")
 	// 2 epochs of 8 steps with a test pass every 3 steps and the final passes.
-	raw, code := runInTerminal(t, "train", "--device", "cpu", "--epochs", "2", "--limit-train", "128", "--limit-test", "64",
+	raw, code := runInTerminal(t, 200, "train", "--device", "cpu", "--epochs", "2", "--limit-train", "128", "--limit-test", "64",
 		"--batch-size", "16", "--test-every", "3", "--eval-batch", "64", "--out", out, "--data-dir", data)
 	screen, err := virtualterm.Process(raw)
 	if err != nil {
@@ -121,5 +121,31 @@ func TestProgressInLogs(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, `msg=evaluating stage="final test pass"`) {
 		t.Errorf("the final pass is not announced:\n%s", r.stderr)
+	}
+}
+
+// On a narrow terminal the live bar is shortened to fit: a line that wraps
+// cannot be redrawn in place and would leave a trail of copies.
+func TestProgressFitsNarrowTerminal(t *testing.T) {
+	data := synthDir(t)
+	const cols = 60
+	raw, code := runInTerminal(t, cols, "train", "--device", "cpu", "--limit-train", "64", "--limit-test", "32",
+		"--batch-size", "16", "--test-every", "2", "--eval-batch", "32", "--skip-train-eval",
+		"--out", filepath.Join(t.TempDir(), "run"), "--data-dir", data)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, raw)
+	}
+	frames := 0
+	for _, seg := range strings.FieldsFunc(raw, func(r rune) bool { return r == '\r' || r == '\n' }) {
+		if !strings.Contains(seg, "% |") {
+			continue // a line that stays may wrap like any text
+		}
+		frames++
+		if n := len([]rune(seg)); n >= cols {
+			t.Errorf("a bar frame of %d columns on a %d-column terminal: %q", n, cols, seg)
+		}
+	}
+	if frames == 0 {
+		t.Errorf("no bar was drawn:\n%q", raw)
 	}
 }
