@@ -182,10 +182,12 @@ func (c *BenchCmd) Run(ctx context.Context) error {
 	release := holdInterrupts(ctx)
 	err = benchreport.Write(out, rep)
 	release()
-	if err != nil {
-		return errors.Join(runErr, err)
-	}
+	// The comparison reaches the terminal even when its files could not
+	// be written.
 	printBench(rep, out)
+	if err != nil {
+		return errors.Join(runErr, fmt.Errorf("writing the bench report into %s: %w", out, err))
+	}
 	if errors.As(runErr, new(interrupted)) {
 		return interrupted{}
 	}

@@ -20,7 +20,7 @@ import (
 // context.Canceled to errors.Is, so every stage treats it as cancellation.
 type interruptedBy struct{ sig os.Signal }
 
-func (e interruptedBy) Error() string        { return "interrupted (" + e.sig.String() + ")" }
+func (e interruptedBy) Error() string        { return "interrupted by " + signalName(e.sig) }
 func (e interruptedBy) Is(target error) bool { return target == context.Canceled }
 
 // interrupts holds back a second signal while outputs are written.
@@ -41,13 +41,24 @@ func watchSignals() context.Context {
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		sig := <-signals
-		fmt.Fprintf(os.Stderr, "mnistgpu: %s: stopping and keeping what was measured (again to quit at once)\n", sig)
+		fmt.Fprintf(os.Stderr, "mnistgpu: %s: stopping, keeping what was measured (%s again quits at once)\n", signalName(sig), signalName(sig))
 		cancel(interruptedBy{sig})
 		for range signals {
 			g.again()
 		}
 	}()
 	return context.WithValue(ctx, interruptsKey{}, g)
+}
+
+// signalName is how a user knows the signal: Ctrl-C sends SIGINT.
+func signalName(sig os.Signal) string {
+	if sig == os.Interrupt {
+		return "Ctrl-C"
+	}
+	if s, ok := sig.(syscall.Signal); ok && s == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return sig.String()
 }
 
 // again handles a second (or later) signal.
