@@ -182,11 +182,11 @@ func TestSecondInterruptWhileWriting(t *testing.T) {
 		"--test-every", "2", "--eval-batch", "64", "--skip-train-eval", "--out", out, "--data-dir", data)
 	w.waitLine("msg=train step=")
 	w.signal(os.Interrupt)
-	// The first file of the outputs (a temporary one) shows that the
-	// writing has begun; the second signal comes then.
+	// The first output file (a temporary one) shows that the writing has
+	// begun; the second signal comes then.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if entries, _ := os.ReadDir(out); len(entries) > 0 {
+		if writing(out) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -203,4 +203,16 @@ func TestSecondInterruptWhileWriting(t *testing.T) {
 		t.Errorf("summary.json status = %v, want interrupted", s["status"])
 	}
 	testfiles.AssertNoTemps(t, out)
+}
+
+// writing reports whether out holds an output or its temporary file, not
+// just the in-use marker a run leaves from its start.
+func writing(out string) bool {
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		if e.Name() != inUse && !strings.HasPrefix(e.Name(), ".write-check-") {
+			return true
+		}
+	}
+	return false
 }
