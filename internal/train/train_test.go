@@ -235,7 +235,7 @@ func TestOptionsValidate(t *testing.T) {
 func TestHugeEpochs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := options()
-	o.BatchSize = 64 // one step per epoch of 64 images
+	o.BatchSize = 16 // one step per epoch of 16 images
 	o.OnProgress = func(p train.Progress) {
 		if p.Done >= 2 {
 			cancel()
@@ -243,15 +243,15 @@ func TestHugeEpochs(t *testing.T) {
 	}
 	for _, epochs := range []int{1 << (strconv.IntSize - 24), math.MaxInt / 2} { // 1<<40 on 64-bit
 		o.Epochs = epochs
-		res, err := train.Run(ctx, newModel(t, 3, 1), blocks(64, 1), blocks(20, 2), o)
+		res, err := train.Run(ctx, newModel(t, 3, 1), blocks(16, 1), blocks(10, 2), o)
 		if err != nil || !res.Interrupted {
 			t.Fatalf("Epochs %d: err %v; want a run that starts and is interrupted", epochs, err)
 		}
 		ctx, cancel = context.WithCancel(context.Background())
 	}
 	o.Epochs = math.MaxInt/2 + 1
-	o.BatchSize = 32 // two steps per epoch: the total overflows
-	if _, err := train.Run(ctx, newModel(t, 3, 1), blocks(64, 1), blocks(20, 2), o); err == nil || !strings.Contains(err.Error(), "more steps than") {
+	o.BatchSize = 8 // two steps per epoch: the total overflows
+	if _, err := train.Run(ctx, newModel(t, 3, 1), blocks(16, 1), blocks(10, 2), o); err == nil || !strings.Contains(err.Error(), "more steps than") {
 		t.Errorf("Epochs %d of 2 steps: err %v, want an overflow error", o.Epochs, err)
 	}
 	cancel()
