@@ -62,13 +62,12 @@ func (m *Model) NewBatch(n int, training bool) (*Batch, error) {
 	k.s4 = b.AllocConvState(l.conv4.unit, n, t, t, c4, training)
 	if training {
 		k.dense1 = b.Alloc(n, denseUnits)
+		k.g32 = [3]backend.Tensor{b.Alloc(n, s, s, c), b.Alloc(n, s, s, c), b.Alloc(n, s, s, c)}
 		k.inB = backend.ConvInput{Unit: l.convB.unit, Layer: &l.convB.Layer, State: k.sB, Y: k.blockOut}
 		k.inA = backend.ConvInput{Unit: l.convA.unit, Layer: &l.convA.Layer, State: k.sA, Y: k.reluA}
 		// The identity shortcut carries bn1 to convB's sum: its gradient
 		// there, g32[1], adds to the one through convA.
-		k.in1 = backend.ConvInput{Unit: l.conv1.unit, Layer: &l.conv1.Layer, State: k.s1, Y: k.bn1}
-		k.g32 = [3]backend.Tensor{b.Alloc(n, s, s, c), b.Alloc(n, s, s, c), b.Alloc(n, s, s, c)}
-		k.in1.Addend = k.g32[1]
+		k.in1 = backend.ConvInput{Unit: l.conv1.unit, Layer: &l.conv1.Layer, State: k.s1, Y: k.bn1, Addend: k.g32[1]}
 		k.g64 = [2]backend.Tensor{b.Alloc(n, t, t, c4), b.Alloc(n, t, t, c4)}
 		k.gFlat = b.Alloc(n, p*p*c4)
 		k.gPool = b.View(k.gFlat, 0, n, p, p, c4)
