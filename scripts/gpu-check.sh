@@ -31,7 +31,9 @@
 #
 # The commands can be replaced (the dry-run test stubs them): MNISTGPU,
 # GPU_TEST, CUDA_TEST, PYTHON, NVIDIA_SMI; and the limits: GPU_CHECK_DEADLINE,
-# GPU_CHECK_STAGE{1,2,3}_S, GPU_CHECK_SCALE (divides every limit; 3 s at least).
+# GPU_CHECK_STAGE{1,2,3}_S, GPU_CHECK_SCALE (divides every limit; 3 s at least)
+# and GPU_CHECK_LIMIT_<step> (one step's limit in seconds, e.g.
+# GPU_CHECK_LIMIT_k3_every1=120).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +60,12 @@ NVIDIA_SMI=${NVIDIA_SMI:-nvidia-smi}
 DEADLINE=${GPU_CHECK_DEADLINE:-540}
 SCALE=${GPU_CHECK_SCALE:-1}
 STAGE_S=(0 "${GPU_CHECK_STAGE1_S:-120}" "${GPU_CHECK_STAGE2_S:-180}" "${GPU_CHECK_STAGE3_S:-180}")
+# A limit that is not a whole number would end the script in an arithmetic
+# error mid-stage, with nothing reported: refuse it before anything runs.
+for v in GPU_CHECK_DEADLINE GPU_CHECK_SCALE GPU_CHECK_STAGE1_S GPU_CHECK_STAGE2_S GPU_CHECK_STAGE3_S $(compgen -v GPU_CHECK_LIMIT_); do
+  [ -z "${!v+x}" ] || [[ ${!v} =~ ^[0-9]+$ ]] || { echo "gpu-check.sh: $v must be a whole number of seconds, not '${!v}'" >&2; exit 2; }
+done
+(( SCALE > 0 )) || { echo "gpu-check.sh: GPU_CHECK_SCALE must be 1 or more, not '$SCALE'" >&2; exit 2; }
 # Skipped GPU tests would read as passes: fail them instead.
 export MNISTGPU_REQUIRE_GPU=1 PYTHONUNBUFFERED=1
 WORK=/nonexistent
@@ -84,12 +92,15 @@ write_back() {
 }
 
 # step NAME LIMIT PATTERN COMMAND...: runs COMMAND with its output in
-# $WORK/NAME.txt, for at most LIMIT seconds (scaled), what is left of the
-# stage or of the deadline, whichever is least; prints the lines matching
+# $WORK/NAME.txt, for at most LIMIT seconds (scaled, or as
+# GPU_CHECK_LIMIT_<NAME> says, dashes as underscores: a rerun can give one
+# step that timed out more time without slowing the others), what is left of
+# the stage or of the deadline, whichever is least; prints the lines matching
 # PATTERN (or the last ones) and records PASS, FAIL (exit status), TIMEOUT or
 # SKIPPED. It never fails the script.
 step() {
-  local name=$1 limit=$(( $2 / SCALE < 3 ? 3 : $2 / SCALE )) pattern=$3; shift 3
+  local name=$1 pattern=$3 own=GPU_CHECK_LIMIT_${1//-/_}
+  local limit=${!own:-$(( $2 / SCALE < 3 ? 3 : $2 / SCALE ))}; shift 3
   local t=$limit stage_left=$(( STAGE_END - SECONDS )) left=$(( DEADLINE - SECONDS ))
   (( stage_left < t )) && t=$stage_left
   (( left < t )) && t=$left

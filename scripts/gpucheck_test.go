@@ -24,12 +24,15 @@ func stub(t *testing.T, dir, name, body string) string {
 	return p
 }
 
-// runCheck runs gpu-check.sh with the stubbed commands and the limits
-// divided by 20, and returns its output and summary.txt.
+// runCheck runs gpu-check.sh with the stubbed commands and returns its
+// output and summary.txt. The limits stay the script's own (20 s and more):
+// a stub that answers at once still takes seconds on a loaded 2-core
+// machine, and a limit divided to 3 s once killed one. Only the step that
+// hangs on purpose gets a short limit of its own.
 func runCheck(t *testing.T, stubs map[string]string, out string, args ...string) (string, string) {
 	t.Helper()
 	cmd := exec.Command("bash", append([]string{"gpu-check.sh"}, args...)...)
-	cmd.Env = append(os.Environ(), "OUT="+out, "GPU_CHECK_SCALE=20", "DATA="+t.TempDir())
+	cmd.Env = append(os.Environ(), "OUT="+out, "GPU_CHECK_LIMIT_k5_every1=2", "DATA="+t.TempDir())
 	for k, v := range stubs {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -45,7 +48,8 @@ func runCheck(t *testing.T, stubs map[string]string, out string, args ...string)
 }
 
 // The script's staging and fail-soft logic, with the GPU programs replaced
-// by stubs: the op-parity tests fail, one epoch hangs and PyTorch is absent.
+// by stubs: the op-parity tests fail, one epoch hangs, nvidia-smi is as slow
+// as a loaded machine makes it and PyTorch is absent.
 // Every later step must still run and be reported, the hanging one killed at
 // its limit, the results written back whole and no more than 8 files left
 // in $OUT; --stage 2 runs stage 2 only; a spent deadline skips steps.
@@ -60,7 +64,7 @@ func TestGPUCheckStagesAndFailSoft(t *testing.T) {
 	bin := t.TempDir()
 	stubs := map[string]string{
 		"PYTHON":     python,
-		"NVIDIA_SMI": stub(t, bin, "nvidia-smi", "echo 'NVIDIA H200, 580.00, 143771 MiB'\n"),
+		"NVIDIA_SMI": stub(t, bin, "nvidia-smi", "sleep 3.5; echo 'NVIDIA H200, 580.00, 143771 MiB'\n"),
 		"CUDA_TEST":  stub(t, bin, "cuda.test", "echo '--- PASS: TestKernelsCompileWithNVRTC'; echo ok\n"),
 		"GPU_TEST":   stub(t, bin, "gpu.test", "echo '--- FAIL: TestParityConv'; echo 'y: 3 of 10 values off by more than 1e-03'; exit 1\n"),
 		"MNISTGPU": stub(t, bin, "mnistgpu", `case $1 in
@@ -141,11 +145,22 @@ echo "test loss 0.04"
 	}
 }
 
+// Bad arguments, and limits that would end the script in an arithmetic
+// error mid-stage (GPU_CHECK_SCALE=0 divided by zero), are refused before
+// anything runs.
 func TestGPUCheckRejectsBadArguments(t *testing.T) {
-	for _, args := range [][]string{{"--stage", "4"}, {"--fast"}} {
-		out, err := exec.Command("bash", append([]string{"gpu-check.sh"}, args...)...).CombinedOutput()
+	for _, c := range []struct{ args, env []string }{
+		{[]string{"--stage", "4"}, nil},
+		{[]string{"--fast"}, nil},
+		{[]string{"--dry-run"}, []string{"GPU_CHECK_SCALE=0"}},
+		{[]string{"--dry-run"}, []string{"GPU_CHECK_DEADLINE=9m"}},
+		{[]string{"--dry-run"}, []string{"GPU_CHECK_LIMIT_k3_end=1.5"}},
+	} {
+		cmd := exec.Command("bash", append([]string{"gpu-check.sh"}, c.args...)...)
+		cmd.Env = append(os.Environ(), c.env...)
+		out, err := cmd.CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || strings.Count(strings.TrimSpace(string(out)), "\n") > 1 {
-			t.Errorf("%v: err %v, output %q; want exit 2 and a line naming the problem and the usage", args, err, out)
+			t.Errorf("%v %v: err %v, output %q; want exit 2 and a line naming the problem and the usage", c.env, c.args, err, out)
 		}
 	}
 }
