@@ -91,6 +91,13 @@ func mnistgpu(t *testing.T, env []string, workDir string, args ...string) result
 	}
 	cmd := exec.Command(binPath, args...)
 	cmd.Env, cmd.Dir = env, workDir
+	return runCmd(t, cmd, args)
+}
+
+// runCmd runs a prepared command of the binary (args only name it in a
+// failure) and collects its result.
+func runCmd(t *testing.T, cmd *exec.Cmd, args []string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

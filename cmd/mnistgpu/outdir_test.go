@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -115,20 +114,7 @@ func mnistgpuFileLimit(t *testing.T, blocks int, args ...string) result {
 	t.Helper()
 	cmd := exec.Command("/bin/sh", append([]string{"-c", fmt.Sprintf(`ulimit -f %d && exec "$0" "$@"`, blocks), binPath}, args...)...)
 	cmd.Env, cmd.Dir = isolatedEnv(t), t.TempDir()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	default:
-		t.Fatalf("running mnistgpu %v: %v", args, err)
-	}
-	assertNoPanic(t, r)
-	return r
+	return runCmd(t, cmd, args)
 }
 
 // A folder that takes no file was found only after training; now the run
