@@ -55,6 +55,7 @@ purego:
 
 nocgo:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/mnistgpu
+	CGO_ENABLED=0 $(GO) test -run 'Devices' ./cmd/mnistgpu/
 
 data: build
 	$(BIN) data fetch
