@@ -134,9 +134,9 @@ func TestConv2DDirect(t *testing.T) {
 		{"k3 same 32-32 three tiles a row", nhwc{2, 3, 29, 32}, kernel{3, 3, 32, 32}, 1},
 		{"k3 valid 32-64 two tiles a row", nhwc{1, 4, 17, 32}, kernel{3, 3, 32, 64}, 0},
 	}
-	forEachDirectKernel(func(asm bool, c *Backend) {
+	forEachDirectKernel(func(isa string, c *Backend) {
 		for i, tc := range cases {
-			t.Run(fmt.Sprintf("asm=%v/%s", asm, tc.name), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%s", isa, tc.name), func(t *testing.T) {
 				checkConvAgainstRef(t, c, tc, uint64(400+i))
 			})
 		}
@@ -144,19 +144,21 @@ func TestConv2DDirect(t *testing.T) {
 }
 
 // forEachDirectKernel calls run with a fresh backend on the direct
-// convolution path, once with the portable strided kernel and once with
-// the assembly one where the CPU has it, and restores the CPU's own
-// choice after.
-func forEachDirectKernel(run func(asm bool, c *Backend)) {
-	saved := [2]bool{directConv, hasAVX512}
-	defer func() { directConv, hasAVX512 = saved[0], saved[1] }()
-	kernels := []bool{false}
-	if saved[1] {
-		kernels = append(kernels, true)
-	}
-	for _, asm := range kernels {
-		directConv, hasAVX512 = true, asm
-		run(asm, New())
+// convolution path, once with each strided kernel the CPU runs: the
+// portable one, AVX2 and AVX-512 (the AVX2 run turns AVX-512 off, as on
+// a CPU without it); it restores the CPU's own choice after.
+func forEachDirectKernel(run func(isa string, c *Backend)) {
+	saved := [3]bool{directConv, hasAVX2, hasAVX512}
+	defer func() { directConv, hasAVX2, hasAVX512 = saved[0], saved[1], saved[2] }()
+	for _, k := range []struct {
+		name         string
+		avx2, avx512 bool
+	}{{"portable", false, false}, {"avx2", true, false}, {"avx512", true, true}} {
+		if k.avx2 && !saved[1] || k.avx512 && !saved[2] {
+			continue
+		}
+		directConv, hasAVX2, hasAVX512 = true, k.avx2, k.avx512
+		run(k.name, New())
 	}
 }
 

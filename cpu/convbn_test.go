@@ -27,10 +27,10 @@ var forwardConvCases = []convCase{
 // (channels not a multiple of 32).
 func TestConvBatchStats(t *testing.T) {
 	cases := forwardConvCases
-	forEachDirectKernel(func(asm bool, c *Backend) {
+	forEachDirectKernel(func(isa string, c *Backend) {
 		for i, tc := range cases {
 			for _, relu := range []bool{true, false} {
-				t.Run(fmt.Sprintf("asm=%v/%s/relu=%v", asm, tc.name, relu), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/%s/relu=%v", isa, tc.name, relu), func(t *testing.T) {
 					checkConvBatchStats(t, c, tc, relu, uint64(1700+i))
 				})
 			}
@@ -112,10 +112,10 @@ func TestConvBackwardBN(t *testing.T) {
 		{name: "pending dy only", from: true},
 		{name: "pending dy, no dx", from: true, fromReLU: true, noDx: true},
 	}
-	forEachDirectKernel(func(asm bool, c *Backend) {
+	forEachDirectKernel(func(isa string, c *Backend) {
 		for i, tc := range cases {
 			for _, f := range forms {
-				t.Run(fmt.Sprintf("asm=%v/%s/%s", asm, tc.name, f.name), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/%s/%s", isa, tc.name, f.name), func(t *testing.T) {
 					checkConvBackwardBN(t, c, tc, f, uint64(1800+i))
 				})
 			}
@@ -299,10 +299,10 @@ func TestConvBackwardBNBadInputs(t *testing.T) {
 func TestConvBatchNormInfer(t *testing.T) {
 	cases := forwardConvCases
 	forms := []string{"relu, batch norm", "batch norm, relu", "batch norm, add, relu"}
-	forEachDirectKernel(func(asm bool, c *Backend) {
+	forEachDirectKernel(func(isa string, c *Backend) {
 		for i, tc := range cases {
 			for _, form := range forms {
-				t.Run(fmt.Sprintf("asm=%v/%s/%s", asm, tc.name, form), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/%s/%s", isa, tc.name, form), func(t *testing.T) {
 					in := newConvInputs(t, c, tc, uint64(1900+i))
 					ys := in.ys
 					shape := []int{ys.n, ys.h, ys.w, ys.c}

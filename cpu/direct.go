@@ -56,13 +56,14 @@ func (d *directGeom) paddedLen() int {
 }
 
 // canDirect says whether the direct path takes a convolution with cout
-// output channels: it needs the AVX-512 kernel (the portable one is far
-// slower than the packed GEMM) and 32-wide column blocks.
+// output channels: it needs an assembly strided kernel, AVX-512 or AVX2
+// (the portable one is far slower than the packed GEMM), and 32-wide
+// column blocks.
 func canDirect(cout int) bool { return directConv && cout%stridedCols == 0 }
 
-// directConv is set where the AVX-512 kernel runs; tests set it to run the
-// direct path with the portable kernel.
-var directConv = hasAVX512
+// directConv is set where an assembly strided kernel runs; tests set it to
+// run the direct path with the portable kernel.
+var directConv = hasAVX512 || hasAVX2
 
 // padTask copies an NHWC batch into the padded layout, one image per item,
 // writing every element (borders and slack included) so the buffer needs no

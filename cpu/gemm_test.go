@@ -42,7 +42,7 @@ func TestGemm(t *testing.T) {
 	}
 	variants := []variant{{"go", false, false, false}, {"strided-go", false, false, true}}
 	if hasAVX2 {
-		variants = append(variants, variant{"avx2", true, false, false})
+		variants = append(variants, variant{"avx2", true, false, false}, variant{"strided-avx2", true, false, true})
 	}
 	if hasAVX512 {
 		variants = append(variants, variant{"strided-avx512", hasAVX2, true, true})

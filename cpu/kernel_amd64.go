@@ -29,9 +29,14 @@ func microKernel(k int, a, b, c []float32, ldc int) {
 }
 
 // stridedKernel runs one strided tile (strided.go), in AVX-512 assembly
-// (strided_amd64.s) where the CPU has it.
+// (strided_amd64.s) where the CPU has it, else in AVX2/FMA assembly
+// (strided_avx2_amd64.s) where it has that.
 func stridedKernel(s *stridedCall, accumulate bool) {
 	if !hasAVX512 {
+		if hasAVX2 {
+			stridedAVX2(s, accumulate)
+			return
+		}
 		stridedGo(s, accumulate)
 		return
 	}
@@ -60,7 +65,7 @@ func kernelName() string {
 	case hasAVX512:
 		return "avx512 strided 32-wide + avx2-fma 6x16"
 	case hasAVX2:
-		return "avx2-fma 6x16"
+		return "avx2-fma strided 16-wide + avx2-fma 6x16"
 	}
 	return "portable go 6x16"
 }

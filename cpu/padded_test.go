@@ -27,9 +27,9 @@ func TestPaddedActivations(t *testing.T) {
 		{convCase{"k3 valid on a padded tensor, copied out", nhwc{2, 7, 6, 32}, kernel{3, 3, 32, 64}, 0}, 1, false},
 		{convCase{"gemm path, 16 out, copied out", nhwc{2, 6, 5, 32}, kernel{3, 3, 32, 16}, 1}, 1, false},
 	}
-	forEachDirectKernel(func(asm bool, c *Backend) {
+	forEachDirectKernel(func(isa string, c *Backend) {
 		for i, tc := range cases {
-			t.Run(fmt.Sprintf("asm=%v/%s", asm, tc.name), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%s", isa, tc.name), func(t *testing.T) {
 				checkPaddedActivations(t, c, tc.convCase, tc.stored, uint64(2100+i))
 				// Reading in place is the point: a tensor without enough
 				// slack would quietly be copied out, with the same results.
@@ -152,7 +152,7 @@ func TestAllocPaddedOffDirectPath(t *testing.T) {
 // passing another backend's tensor, so a panic), and a batch norm writing
 // a padded tensor of another shape is one error with nothing written.
 func TestPaddedTensorBadUse(t *testing.T) {
-	forEachDirectKernel(func(_ bool, c *Backend) {
+	forEachDirectKernel(func(_ string, c *Backend) {
 		p := c.allocPadded(1, 2, 5, 5, 32)
 		refusesPadded(t, "ReLU of a padded tensor", func() { c.ReLU(c.Alloc(2, 5, 5, 32), p) })
 		x := c.Alloc(2, 25, 1, 32) // as many values, another shape
@@ -176,7 +176,7 @@ func TestPaddedTensorBadUse(t *testing.T) {
 // copy left past its end as the slack the weight gradient reads: here NaN,
 // which times the zero dy of the unused columns would still be NaN.
 func TestPaddedCopyOutSlack(t *testing.T) {
-	forEachDirectKernel(func(asm bool, c *Backend) {
+	forEachDirectKernel(func(isa string, c *Backend) {
 		nan := make([]float32, 2*7*6*32)
 		for i := range nan {
 			nan[i] = float32(math.NaN())
@@ -198,7 +198,7 @@ func TestPaddedCopyOutSlack(t *testing.T) {
 		c.Conv2DBackward(nil, dw, c.Alloc(32), dy, small, w, 0)
 		for i, v := range download(t, c, dw) {
 			if v != 20 { // 5×4 pixels of 1·1
-				t.Fatalf("asm=%v: dw[%d] = %g, want 20", asm, i, v)
+				t.Fatalf("%s: dw[%d] = %g, want 20", isa, i, v)
 			}
 		}
 	})
@@ -209,7 +209,7 @@ func TestPaddedCopyOutSlack(t *testing.T) {
 // one is one error, and a padded mask whose shape is not dx's (its rows
 // are placed by its own shape) is one error, not a crash in a worker.
 func TestPaddedTensorsRefused(t *testing.T) {
-	forEachDirectKernel(func(_ bool, c *Backend) {
+	forEachDirectKernel(func(_ string, c *Backend) {
 		p := c.allocPadded(1, 2, 5, 5, 32)
 		refusesPadded(t, "View of a padded tensor", func() { c.View(p, 0, 10) })
 		c.Copy(c.Alloc(2, 5, 5, 32), p)

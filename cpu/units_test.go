@@ -64,9 +64,9 @@ var chainCases = []chainCase{
 // moving statistic, gradient and input gradient must be the same bits, on
 // the assembly and the portable direct kernels.
 func TestConvUnitsMatchComposed(t *testing.T) {
-	forEachDirectKernel(func(asm bool, c *Backend) {
+	forEachDirectKernel(func(isa string, c *Backend) {
 		for i, tc := range chainCases {
-			t.Run(fmt.Sprintf("asm=%v/%s", asm, tc.name), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%s", isa, tc.name), func(t *testing.T) {
 				seed := uint64(2100 + i)
 				native := runChain(t, c, c, tc, seed)
 				composed := runChain(t, c, backend.Composed{Ops: c}, tc, seed)
