@@ -27,13 +27,13 @@ func prefetchAVX512(p *float32, n int)
 
 // prefetch asks for x's cache lines to be loaded into L1 ahead of use.
 func prefetch(x []float32) {
-	if hasAVX512 && len(x) > 0 {
+	if hasVector() && len(x) > 0 {
 		prefetchAVX512(&x[0], len(x))
 	}
 }
 
 // vectorChannels says whether the assembly takes rows of ch channels.
-func vectorChannels(ch int) bool { return hasAVX512 && ch > 0 && ch%16 == 0 }
+func vectorChannels(ch int) bool { return hasVector() && ch > 0 && ch%16 == 0 }
 
 func sumsBlock(x []float32, rows, ch int, mu []float32, s1, s2 []float64, reluX bool) {
 	if !vectorChannels(ch) || rows == 0 {
@@ -41,7 +41,7 @@ func sumsBlock(x []float32, rows, ch int, mu []float32, s1, s2 []float64, reluX 
 		return
 	}
 	_, _, _, _ = x[rows*ch-1], mu[ch-1], s1[ch-1], s2[ch-1]
-	sumsAVX512(&x[0], rows, ch, &mu[0], &s1[0], &s2[0], reluFloor(reluX))
+	sumsVec(&x[0], rows, ch, &mu[0], &s1[0], &s2[0], reluFloor(reluX))
 }
 
 func dotsBlock(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64, reluB bool) {
@@ -50,7 +50,7 @@ func dotsBlock(a, b []float32, rows, ch int, mu []float32, s1, s2 []float64, rel
 		return
 	}
 	_, _, _, _, _ = a[rows*ch-1], b[rows*ch-1], mu[ch-1], s1[ch-1], s2[ch-1]
-	dotsAVX512(&a[0], &b[0], rows, ch, &mu[0], &s1[0], &s2[0], reluFloor(reluB))
+	dotsVec(&a[0], &b[0], rows, ch, &mu[0], &s1[0], &s2[0], reluFloor(reluB))
 }
 
 // reluFloor is the lower bound the assembly applies: 0 for a ReLU, -Inf
@@ -78,13 +78,13 @@ func affineRows(y, x, z []float32, rows, ch int, ka, m, kb, kc []float32, s rowS
 	if s.maskOut {
 		cut = 0
 	}
-	affineAVX512(&y[0], &x[0], zp, rows, ch, &ka[0], &m[0], &kb[0], &kc[0], reluFloor(s.reluIn), reluFloor(s.reluOut), cut)
+	affineVec(&y[0], &x[0], zp, rows, ch, &ka[0], &m[0], &kb[0], &kc[0], reluFloor(s.reluIn), reluFloor(s.reluOut), cut)
 }
 
 // vectorPart is how many leading elements of an n-element slice the
 // assembly handles (a multiple of 16); the rest goes to the Go loop.
 func vectorPart(n int) int {
-	if !hasAVX512 {
+	if !hasVector() {
 		return 0
 	}
 	return n &^ 15
@@ -94,7 +94,7 @@ func relu(y, x []float32) {
 	v := vectorPart(len(x))
 	if v > 0 {
 		_ = y[len(x)-1]
-		reluAVX512(&y[0], &x[0], v)
+		reluVec(&y[0], &x[0], v)
 	}
 	reluGo(y[v:], x[v:])
 }
@@ -103,7 +103,7 @@ func reluBackward(dx, dy, y []float32) {
 	v := vectorPart(len(y))
 	if v > 0 {
 		_, _ = dx[len(y)-1], dy[len(y)-1]
-		reluBackwardAVX512(&dx[0], &dy[0], &y[0], v)
+		reluBackwardVec(&dx[0], &dy[0], &y[0], v)
 	}
 	reluBackwardGo(dx[v:], dy[v:], y[v:])
 }
@@ -112,7 +112,7 @@ func add(y, a, b []float32) {
 	v := vectorPart(len(a))
 	if v > 0 {
 		_, _ = y[len(a)-1], b[len(a)-1]
-		addAVX512(&y[0], &a[0], &b[0], v)
+		addVec(&y[0], &a[0], &b[0], v)
 	}
 	addGo(y[v:], a[v:], b[v:])
 }
@@ -129,7 +129,7 @@ func maxPoolRow(y, top, bottom []float32, ow, ch int) {
 		return
 	}
 	_, _, _ = y[ow*ch-1], top[2*ow*ch-1], bottom[2*ow*ch-1]
-	maxPoolRowAVX512(&y[0], &top[0], &bottom[0], ow, ch)
+	maxPoolRowVec(&y[0], &top[0], &bottom[0], ow, ch)
 }
 
 func maxPoolBackwardRow(dtop, dbottom, dy, top, bottom []float32, ow, ch int) {
@@ -139,7 +139,7 @@ func maxPoolBackwardRow(dtop, dbottom, dy, top, bottom []float32, ow, ch int) {
 	}
 	_, _, _ = dtop[2*ow*ch-1], dbottom[2*ow*ch-1], dy[ow*ch-1]
 	_, _ = top[2*ow*ch-1], bottom[2*ow*ch-1]
-	maxPoolBackwardRowAVX512(&dtop[0], &dbottom[0], &dy[0], &top[0], &bottom[0], ow, ch)
+	maxPoolBackwardRowVec(&dtop[0], &dbottom[0], &dy[0], &top[0], &bottom[0], ow, ch)
 }
 
 //go:noescape
@@ -149,7 +149,7 @@ func adamUpdate(p, g, m, v []float32, alpha, beta1, beta2, eps float32) {
 	n := vectorPart(len(p))
 	if n > 0 {
 		_, _, _ = g[len(p)-1], m[len(p)-1], v[len(p)-1]
-		adamAVX512(&p[0], &g[0], &m[0], &v[0], n, alpha, 1-beta1, 1-beta2, eps)
+		adamVec(&p[0], &g[0], &m[0], &v[0], n, alpha, 1-beta1, 1-beta2, eps)
 	}
 	adamGo(p[n:], g[n:], m[n:], v[n:], alpha, beta1, beta2, eps)
 }

@@ -9,11 +9,21 @@ import (
 
 // TestChannelKernels compares the assembly loops of chan.go with the
 // portable ones on row and channel counts around the 16-wide vectors, with
-// y aliasing an input where the ops allow it.
+// y aliasing an input where the ops allow it, for each instruction set the
+// CPU runs (AVX2 with AVX-512 off, as on a CPU without it).
 func TestChannelKernels(t *testing.T) {
-	if !hasAVX512 {
-		t.Skip("no AVX-512 on this CPU (or -tags purego): only the portable loops exist")
+	isas := asmISAs()
+	if len(isas) == 0 {
+		t.Skip("no AVX2/FMA or AVX-512 on this CPU (or -tags purego): only the portable loops exist")
 	}
+	for _, isa := range isas {
+		withISA(isa.avx2, isa.avx512, func() {
+			t.Run(isa.name, func(t *testing.T) { channelKernels(t) })
+		})
+	}
+}
+
+func channelKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	near := func(t *testing.T, what string, got, want []float32, tol float64) {
 		t.Helper()
@@ -120,5 +130,108 @@ func TestChannelKernels(t *testing.T) {
 			near(t, "adam m", m, wm, 0)
 			near(t, "adam v", v, wv, 0)
 		})
+	}
+}
+
+// TestChannelKernelsAVX2MatchAVX512 runs every AVX2 row loop and its
+// AVX-512 twin on the same inputs, with ±0, NaN of either sign and ±Inf
+// among them, and wants the same bits (NaN payloads included): the AVX2
+// path must train as the AVX-512 one does.
+func TestChannelKernelsAVX2MatchAVX512(t *testing.T) {
+	if !hasAVX2 || !hasAVX512 {
+		t.Skip("needs a CPU with both AVX2 and AVX-512 to compare them")
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), -float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	sprinkle := func(n int) []float32 {
+		s := randSlice(rng, n)
+		for i := range s {
+			if rng.IntN(20) == 0 {
+				s[i] = special[rng.IntN(len(special))]
+			}
+		}
+		return s
+	}
+	// both runs f on the AVX2 loops and on the AVX-512 ones and returns
+	// the two results.
+	both := func(f func() []float32) (avx2, avx512 []float32) {
+		withISA(true, false, func() { avx2 = f() })
+		withISA(true, true, func() { avx512 = f() })
+		return avx2, avx512
+	}
+	check := func(what string, f func() []float32) {
+		t.Helper()
+		a, b := both(f)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("%s[%d]: AVX2 %g (%08x), AVX-512 %g (%08x)", what, i, a[i], math.Float32bits(a[i]), b[i], math.Float32bits(b[i]))
+			}
+		}
+	}
+	as32 := func(s []float64) []float32 { // both halves of each float64, bit for bit
+		out := make([]float32, 2*len(s))
+		for i, v := range s {
+			b := math.Float64bits(v)
+			out[2*i], out[2*i+1] = math.Float32frombits(uint32(b)), math.Float32frombits(uint32(b>>32))
+		}
+		return out
+	}
+	for _, ch := range []int{16, 32, 64} {
+		for _, rows := range []int{1, 5, 257} {
+			x, z, mu := sprinkle(rows*ch), sprinkle(rows*ch), randSlice(rng, ch)
+			ka, kb, kc := randSlice(rng, ch), randSlice(rng, ch), randSlice(rng, ch)
+			for _, relu := range []bool{false, true} {
+				name := fmt.Sprintf("ch=%d/rows=%d/relu=%v", ch, rows, relu)
+				check(name+"/sums", func() []float32 {
+					s1, s2 := make([]float64, ch), make([]float64, ch)
+					sumsBlock(x, rows, ch, mu, s1, s2, relu)
+					return append(as32(s1), as32(s2)...)
+				})
+				check(name+"/dots", func() []float32 {
+					s1, s2 := make([]float64, ch), make([]float64, ch)
+					dotsBlock(x, z, rows, ch, mu, s1, s2, relu)
+					return append(as32(s1), as32(s2)...)
+				})
+			}
+			for _, s := range []rowSteps{{}, {reluIn: true}, {reluOut: true}, {reluIn: true, maskOut: true}} {
+				for _, zs := range [][]float32{z, nil} {
+					check(fmt.Sprintf("ch=%d/rows=%d/affine %+v, z %t", ch, rows, s, zs != nil), func() []float32 {
+						y := make([]float32, len(x))
+						affineRows(y, x, zs, rows, ch, ka, mu, kb, kc, s)
+						return y
+					})
+				}
+			}
+		}
+	}
+	for _, n := range []int{16, 48, 1000} {
+		a, b := sprinkle(n), sprinkle(n)
+		check("relu", func() []float32 { y := make([]float32, n); relu(y, a); return y })
+		check("relu backward", func() []float32 { y := make([]float32, n); reluBackward(y, b, a); return y })
+		check("add", func() []float32 { y := make([]float32, n); add(y, a, b); return y })
+		check("adam", func() []float32 {
+			p, m, v := append([]float32(nil), a...), append([]float32(nil), b...), make([]float32, n)
+			for i := range v {
+				v[i] = a[i] * a[i]
+			}
+			adamUpdate(p, b, m, v, 1e-3, 0.9, 0.999, 1e-7)
+			return append(append(p, m...), v...)
+		})
+	}
+	for _, ch := range []int{16, 32} {
+		for _, ow := range []int{1, 13} {
+			top, bottom := make([]float32, 2*ow*ch), make([]float32, 2*ow*ch)
+			for i := range top {
+				top[i], bottom[i] = float32(rng.IntN(3)), float32(rng.IntN(3)) // ties
+			}
+			top[0], bottom[1] = float32(math.NaN()), float32(math.Inf(1))
+			dy := sprinkle(ow * ch)
+			check("max pool", func() []float32 { y := make([]float32, ow*ch); maxPoolRow(y, top, bottom, ow, ch); return y })
+			check("max pool backward", func() []float32 {
+				dt, db := make([]float32, 2*ow*ch), make([]float32, 2*ow*ch)
+				maxPoolBackwardRow(dt, db, dy, top, bottom, ow, ch)
+				return append(dt, db...)
+			})
+		}
 	}
 }

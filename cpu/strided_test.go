@@ -7,17 +7,17 @@ import (
 	"testing"
 )
 
-// stridedISA is an assembly strided kernel and the flags that pick it in
+// asmISA is an assembly strided kernel and the flags that pick it in
 // stridedKernel (AVX2: AVX-512 off, as on a CPU without it).
-type stridedISA struct {
+type asmISA struct {
 	name         string
 	avx2, avx512 bool
 }
 
-// stridedISAs are the assembly strided kernels this CPU runs.
-func stridedISAs() []stridedISA {
-	var out []stridedISA
-	for _, k := range []stridedISA{{"avx2", true, false}, {"avx512", true, true}} {
+// asmISAs are the assembly kernel sets this CPU runs.
+func asmISAs() []asmISA {
+	var out []asmISA
+	for _, k := range []asmISA{{"avx2", true, false}, {"avx512", true, true}} {
 		if k.avx2 && !hasAVX2 || k.avx512 && !hasAVX512 {
 			continue
 		}
@@ -40,7 +40,7 @@ func withISA(avx2, avx512 bool, f func()) {
 // with and without a bias; where the CPU has both, the AVX2 kernel (which
 // cuts the tile into 6×16 runs) must give the AVX-512 kernel's bits.
 func TestStridedKernel(t *testing.T) {
-	isas := stridedISAs()
+	isas := asmISAs()
 	if len(isas) == 0 {
 		t.Skip("no AVX2/FMA or AVX-512 on this CPU (or -tags purego): only the portable kernel exists")
 	}
@@ -119,7 +119,7 @@ func TestStridedKernel(t *testing.T) {
 // bit: a NaN stays a NaN (0·Inf makes one), an Inf survives finite terms,
 // Inf-Inf is a NaN, and a -0 bias plus -0 products stays -0.
 func TestStridedKernelSpecialValues(t *testing.T) {
-	isas := stridedISAs()
+	isas := asmISAs()
 	if len(isas) == 0 {
 		t.Skip("no AVX2/FMA or AVX-512 on this CPU (or -tags purego): only the portable kernel exists")
 	}
@@ -188,7 +188,7 @@ func TestStridedKernelSpecialValues(t *testing.T) {
 // data, the ceiling for the direct convolution (one core).
 func BenchmarkStridedKernel(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, isa := range stridedISAs() {
+	for _, isa := range asmISAs() {
 		for _, mr := range []int{6, 8, 12, 13, 14} {
 			b.Run(fmt.Sprintf("%s/%dx32", isa.name, mr), func(b *testing.B) {
 				const k = 288
