@@ -52,7 +52,7 @@ func (e *FileError) Unwrap() []error {
 	return []error{e.Problem, e.Err}
 }
 
-// Attempt is one source tried by Fetch and why it did not deliver.
+// Attempt is one source tried by a fetch and why it did not deliver.
 type Attempt struct {
 	Source Source
 	Err    error

@@ -47,14 +47,6 @@ const (
 	defaultStallBytes  = 64 << 10
 )
 
-// Fetch downloads into dir every file that is missing or whose sha256 is
-// wrong, trying each source in turn for what is still needed. Files are
-// written atomically, so an interrupted or failed fetch leaves dir as it
-// was apart from files that were completed and verified.
-func Fetch(ctx context.Context, dir string, opts FetchOptions) error {
-	return fetch(ctx, dir, opts, sha256Sums)
-}
-
 // Ensure makes dir hold verified MNIST: it fetches whatever is missing or
 // bad, then runs Verify and returns the splits it loaded.
 func Ensure(ctx context.Context, dir string, opts FetchOptions) (train, test *Set, err error) {
@@ -68,8 +60,11 @@ func ensure(ctx context.Context, dir string, opts FetchOptions, sums map[string]
 	return verify(ctx, dir, sums)
 }
 
-// fetch is Fetch with the expected digests as a parameter: tests serve small
-// hand-made files whose digests cannot be the real ones.
+// fetch downloads into dir every file that is missing or whose digest is
+// not the one in sums, trying each source in turn for what is still needed.
+// Files are written atomically, so an interrupted or failed fetch leaves dir
+// as it was apart from files that were completed and verified. The digests
+// are a parameter because tests serve small hand-made files.
 func fetch(ctx context.Context, dir string, opts FetchOptions, sums map[string]string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("mnist: %w", err)
@@ -146,7 +141,7 @@ func defaultClient() *http.Client {
 	return &http.Client{Transport: transport, Timeout: 10 * time.Minute}
 }
 
-// fetcher holds what every download of one Fetch call shares.
+// fetcher holds what every download of one fetch call shares.
 type fetcher struct {
 	dir         string
 	sums        map[string]string

@@ -80,7 +80,7 @@ const (
 )
 
 // fakeFiles are tiny 28x28 stand-ins for the four real files, with their
-// sha256s, so that Fetch, Verify and Load run end to end without the network.
+// sha256s, so that fetch, Verify and Load run end to end without the network.
 func fakeFiles(t testing.TB) (files map[string][]byte, sums map[string]string) {
 	files = map[string][]byte{
 		TrainImages: imagesGz(t, fakeTrainN, Side, Side),
