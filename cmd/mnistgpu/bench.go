@@ -26,7 +26,7 @@ type BenchCmd struct {
 	FirstSeed uint64 `name:"first-seed" default:"1" placeholder:"N" help:"The first seed of each kernel's runs."`
 	trainFlags
 	Out       string `short:"o" type:"path" placeholder:"DIR" help:"Output folder (default: a new runs/<timestamp>-bench-<device>); each run goes to <out>/k<K>-seed<S>/. An existing one must be empty."`
-	Overwrite bool   `help:"Replace an --out folder that holds a previous bench's outputs (it is removed whole first)."`
+	Overwrite bool   `help:"Replace an --out folder that holds a previous bench's outputs (whole, once this bench has written; a bench that fails first leaves it)."`
 	dataDirFlag
 
 	kernels []int // --kernels, parsed by Validate

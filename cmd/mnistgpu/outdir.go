@@ -27,6 +27,10 @@ var runFiles = []string{"metrics.csv", "class_accuracy.csv", "confusion_matrix.c
 type outDir struct {
 	path    string
 	created bool // by this run, so it may remove it again while empty
+	// replaced holds, beside path, the folder --overwrite replaces, until
+	// this run has written into path: a run that fails or is stopped before
+	// that gives it back rather than leave the user with neither run.
+	replaced string
 }
 
 // inUse marks a folder a run has claimed. It is created with O_EXCL after
@@ -41,8 +45,23 @@ const inUse = ".mnistgpu-run-in-progress"
 // cannot be removed.
 func (d outDir) release() {
 	_ = os.Remove(filepath.Join(d.path, inUse))
-	if d.created {
-		_ = os.Remove(d.path)
+	d.takeBack()
+}
+
+// takeBack removes the folder if this run created it and it is still
+// empty, and then gives back the folder it replaced; once the run has
+// written into it, the replaced folder is deleted instead.
+func (d outDir) takeBack() {
+	if !d.created {
+		return
+	}
+	emptied := os.Remove(d.path) == nil
+	switch {
+	case d.replaced == "":
+	case emptied:
+		_ = os.Rename(d.replaced, d.path)
+	default:
+		_ = os.RemoveAll(d.replaced)
 	}
 }
 
@@ -81,7 +100,7 @@ func prepareOut(out, stem string, overwrite bool) (outDir, error) {
 		if err != nil {
 			return outDir{}, fmt.Errorf("output folder: %w", err)
 		}
-		return ready(outDir{path, true})
+		return ready(outDir{path: path, created: true})
 	}
 	d := outDir{path: out}
 	entries, err := os.ReadDir(out)
@@ -101,13 +120,18 @@ func prepareOut(out, stem string, overwrite bool) (outDir, error) {
 		if stray := notRunOutput(out); stray != "" {
 			return outDir{}, fmt.Errorf("--overwrite: %s holds %s, which no run writes; it is not replaced (remove or move it yourself)", out, stray)
 		}
-		if err := os.RemoveAll(out); err != nil {
+		// Moved aside, not deleted: see outDir.replaced. A rename also
+		// fails whole where RemoveAll would have deleted part (a mount point).
+		clean := filepath.Clean(out)
+		aside := filepath.Join(filepath.Dir(clean), fmt.Sprintf(".%s.replaced-%d", filepath.Base(clean), os.Getpid()))
+		if err := os.Rename(out, aside); err != nil {
 			return outDir{}, fmt.Errorf("--overwrite: %w", err)
 		}
 		if err := os.Mkdir(out, 0o755); err != nil {
+			_ = os.Rename(aside, out)
 			return outDir{}, fmt.Errorf("--overwrite: %w", err)
 		}
-		d.created = true
+		d.created, d.replaced = true, aside
 	}
 	return ready(d)
 }
@@ -115,9 +139,7 @@ func prepareOut(out, stem string, overwrite bool) (outDir, error) {
 // ready claims an empty folder and checks that it takes a file.
 func ready(d outDir) (outDir, error) {
 	if err := d.claim(); err != nil {
-		if d.created {
-			_ = os.Remove(d.path)
-		}
+		d.takeBack()
 		return outDir{}, err
 	}
 	if err := checkWritable(d.path); err != nil {

@@ -90,6 +90,32 @@ func TestOutFolderPolicy(t *testing.T) {
 			}
 		}
 		testfiles.AssertNoTemps(t, out)
+		if names := testfiles.Names(t, filepath.Dir(out)); !slices.Equal(names, []string{"run"}) {
+			t.Errorf("beside the run folder: %v, want it alone (the old run's files gone)", names)
+		}
+	})
+	// --overwrite once deleted the old run's files before loading any data:
+	// a run that then failed left the user with neither run. The old files
+	// now stay until the new run has written something.
+	t.Run("overwrite gives back the old run when the new one fails first", func(t *testing.T) {
+		parent := t.TempDir()
+		out := filepath.Join(parent, "run")
+		plantRun(t, out, "class_accuracy.png")
+		before := testfiles.Names(t, out)
+		missing := filepath.Join(t.TempDir(), "no-data") // nothing to fetch it from: the run fails before training
+		r := mnistgpu(t, nil, "", append(tinyTrain(missing, out), "--overwrite")...)
+		if r.code != 1 {
+			t.Fatalf("train --overwrite without data: exit %d, want 1:\n%v", r.code, r)
+		}
+		if got := testfiles.Names(t, out); !slices.Equal(got, before) {
+			t.Errorf("the old run's folder holds %v, was %v", got, before)
+		}
+		if b, err := os.ReadFile(filepath.Join(out, "metrics.csv")); err != nil || !bytes.Equal(b, []byte("old run\n")) {
+			t.Errorf("the old metrics.csv is not the old run's (err %v)", err)
+		}
+		if names := testfiles.Names(t, parent); !slices.Equal(names, []string{"run"}) {
+			t.Errorf("beside the run folder: %v, want it alone", names)
+		}
 	})
 	t.Run("overwrite keeps a folder with other files", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "run")

@@ -31,7 +31,7 @@ type TrainCmd struct {
 	trainFlags
 	Seed      uint64 `short:"s" default:"1" placeholder:"N" help:"Seed for the initial weights and the per-epoch shuffles."`
 	Out       string `short:"o" type:"path" placeholder:"DIR" help:"Output folder (default: a new runs/<timestamp>-k<K>-<device>). An existing one must be empty."`
-	Overwrite bool   `help:"Replace an --out folder that holds a previous run's outputs (it is removed whole first)."`
+	Overwrite bool   `help:"Replace an --out folder that holds a previous run's outputs (whole, once this run has written; a run that fails first leaves it)."`
 	dataDirFlag
 }
 
