@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 )
@@ -25,9 +26,11 @@ const (
 // keep a corrupt or hostile header from asking for more memory than a
 // machine has; the data itself is then read without trusting the header.
 const (
-	maxCount   = 1 << 24 // examples per file
-	maxSide    = 1 << 12 // pixels per image side
-	maxPayload = 1 << 31 // decompressed bytes after the header
+	maxCount = 1 << 24 // examples per file
+	maxSide  = 1 << 12 // pixels per image side
+	// Decompressed bytes after the header; on 32-bit builds no slice can
+	// be longer than MaxInt.
+	maxPayload = min(1<<31, math.MaxInt)
 )
 
 // LoadSet reads one split from a gzipped IDX images file and its labels
@@ -87,19 +90,22 @@ func loadMNISTSet(ctx context.Context, dir, imagesName, labelsName string) (*Set
 func readImages(ctx context.Context, path string) (pixels []uint8, n, rows, cols int, err error) {
 	var dims [3]uint32
 	pixels, err = readIDX(ctx, path, imagesMagic, "images", dims[:], func() (int64, error) {
-		n, rows, cols = int(dims[0]), int(dims[1]), int(dims[2])
+		// Checked as int64 before they become ints: on a 32-bit build
+		// int(0xffffffff) is -1, which passed every check and panicked in make.
+		n64, rows64, cols64 := int64(dims[0]), int64(dims[1]), int64(dims[2])
 		switch {
-		case n == 0:
+		case n64 == 0:
 			return 0, fmt.Errorf("header says 0 images")
-		case n > maxCount:
-			return 0, fmt.Errorf("header says %d images, more than the limit %d", n, maxCount)
-		case rows == 0 || cols == 0 || rows > maxSide || cols > maxSide:
-			return 0, fmt.Errorf("header says %dx%d pixels, each side must be 1..%d", rows, cols, maxSide)
+		case n64 > maxCount:
+			return 0, fmt.Errorf("header says %d images, more than the limit %d", n64, maxCount)
+		case rows64 == 0 || cols64 == 0 || rows64 > maxSide || cols64 > maxSide:
+			return 0, fmt.Errorf("header says %dx%d pixels, each side must be 1..%d", rows64, cols64, maxSide)
 		}
-		size := int64(n) * int64(rows) * int64(cols)
+		size := n64 * rows64 * cols64
 		if size > maxPayload {
-			return 0, fmt.Errorf("header says %d images of %dx%d, %d bytes, more than the limit %d", n, rows, cols, size, int64(maxPayload))
+			return 0, fmt.Errorf("header says %d images of %dx%d, %d bytes, more than the limit %d", n64, rows64, cols64, size, int64(maxPayload))
 		}
+		n, rows, cols = int(n64), int(rows64), int(cols64)
 		return size, nil
 	})
 	if err != nil {
