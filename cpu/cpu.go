@@ -4,6 +4,7 @@ package cpu
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 
@@ -11,7 +12,12 @@ import (
 )
 
 func init() {
-	backend.Register("cpu", func() (backend.Backend, error) { return New(), nil })
+	backend.Register("cpu", func() (backend.Backend, error) {
+		if kernelChoiceErr != nil {
+			return nil, kernelChoiceErr
+		}
+		return New(), nil
+	})
 }
 
 // Backend runs every op on the host, in parallel across GOMAXPROCS.
@@ -44,7 +50,11 @@ func newWithPool(p *workerPool) *Backend {
 func (c *Backend) Name() string { return "cpu" }
 
 func (c *Backend) Device() string {
-	return fmt.Sprintf("CPU %s/%s, %d threads, %s GEMM kernel", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), kernelName())
+	forced := ""
+	if v := os.Getenv(KernelEnv); v != "" {
+		forced = fmt.Sprintf(" (%s=%s)", KernelEnv, v)
+	}
+	return fmt.Sprintf("CPU %s/%s, %d threads, %s GEMM kernel%s", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), kernelName(), forced)
 }
 
 func (c *Backend) Sync() error {

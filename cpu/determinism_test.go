@@ -81,7 +81,7 @@ func sameBitsAnyWorkers(t *testing.T) {
 		return out
 	}
 	want := run(1)
-	for _, workers := range []int{2, 3} {
+	for _, workers := range []int{2, 3, 8} {
 		got := run(workers)
 		for i := range want {
 			for j := range want[i] {

@@ -9,8 +9,9 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func kernel6x16AVX2(k int, a, b, c *float32, ldc int)
 
-// hasAVX2 and hasAVX512 gate the assembly kernels; tests turn them off to
-// run the portable ones.
+// hasAVX2 and hasAVX512 gate the assembly kernels: what the CPU has, less
+// what KernelEnv turns off at start-up (kernelchoice.go); tests turn them
+// off to run the portable ones.
 var (
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 	hasAVX512 = cpu.X86.HasAVX512F
