@@ -9,44 +9,11 @@ import (
 
 // TestSameBitsAnyWorkers runs the ops whose work is split across workers
 // (convolutions and their gradients, batch norm, a split-k and a row-split
-// product) with 1, 2 and 3 workers: every result must be the same to the
-// bit, so that a training run repeats exactly and does not depend on the
-// machine's core count. It runs on each kernel path the CPU has (the
-// portable packed GEMM, the AVX2 direct convolution, the AVX-512 one).
-func TestSameBitsAnyWorkers(t *testing.T) {
-	for _, path := range kernelPaths() {
-		t.Run(path.name, func(t *testing.T) {
-			withKernelPath(path, func() { sameBitsAnyWorkers(t) })
-		})
-	}
-}
-
-// kernelPath is a set of kernels as a CPU picks them on its own.
-type kernelPath struct {
-	name                     string
-	avx2, avx512, directConv bool
-}
-
-// kernelPaths are the paths this CPU can take: the portable one, AVX2
-// (direct convolution on the AVX2 strided kernel) and AVX-512.
-func kernelPaths() []kernelPath {
-	out := []kernelPath{{"portable", false, false, false}}
-	if hasAVX2 {
-		out = append(out, kernelPath{"avx2", true, false, true})
-	}
-	if hasAVX512 {
-		out = append(out, kernelPath{"avx512", true, true, true})
-	}
-	return out
-}
-
-// withKernelPath runs f on path p and restores the CPU's own choice after.
-func withKernelPath(p kernelPath, f func()) {
-	saved := kernelPath{"", hasAVX2, hasAVX512, directConv}
-	defer func() { hasAVX2, hasAVX512, directConv = saved.avx2, saved.avx512, saved.directConv }()
-	hasAVX2, hasAVX512, directConv = p.avx2, p.avx512, p.directConv
-	f()
-}
+// product) with 1, 2, 3 and 8 workers, on each kernel set this CPU runs
+// (forEachKernelSet): every result must be the same to the bit, so that a
+// training run repeats exactly and does not depend on the machine's core
+// count.
+func TestSameBitsAnyWorkers(t *testing.T) { forEachKernelSet(t, sameBitsAnyWorkers) }
 
 func sameBitsAnyWorkers(t *testing.T) {
 	tc := convCase{"k3 same 32-32", nhwc{5, 9, 7, 32}, kernel{3, 3, 32, 32}, 1}

@@ -65,8 +65,10 @@ func kernelName() string {
 	switch {
 	case hasAVX512:
 		return "avx512 strided 32-wide + avx2-fma 6x16"
-	case hasAVX2:
+	case hasAVX2 && directConv:
 		return "avx2-fma strided 16-wide + avx2-fma 6x16"
+	case hasAVX2:
+		return "avx2-fma 6x16"
 	}
 	return "portable go 6x16"
 }

@@ -17,20 +17,19 @@ import (
 )
 
 // forEachKernelSet calls run once per kernel set this CPU runs (KernelEnv's
-// names: portable, and avx2 and avx512 where the CPU has them), with the
+// names: portable, and avx2-gemm, avx2 and avx512 where the CPU has them), with the
 // package's kernel switches set to it, and restores the CPU's own choice
 // after.
 func forEachKernelSet(t *testing.T, run func(t *testing.T)) {
-	saved := kernelSet{hasAVX2, hasAVX512}
-	savedDirect := directConv
-	defer func() { hasAVX2, hasAVX512, directConv = saved.avx2, saved.avx512, savedDirect }()
+	saved := kernelSet{hasAVX2, hasAVX512, directConv}
+	defer func() { hasAVX2, hasAVX512, directConv = saved.avx2, saved.avx512, saved.direct }()
 	for i := len(kernelNames) - 1; i >= 0; i-- {
 		k := kernelNames[i]
-		if k.set.avx2 && !saved.avx2 || k.set.avx512 && !saved.avx512 {
-			t.Logf("%s: not run, this CPU runs %s at most", k.name, kernelSetName(saved))
+		if !runs(saved, k.set) {
+			t.Logf("%s: not run, this CPU (or this build) runs %s at most", k.name, kernelSetName(saved))
 			continue
 		}
-		hasAVX2, hasAVX512, directConv = k.set.avx2, k.set.avx512, k.set.avx512
+		hasAVX2, hasAVX512, directConv = k.set.avx2, k.set.avx512, k.set.direct
 		t.Run(k.name, run)
 	}
 }
@@ -308,7 +307,7 @@ func trainingBitsOn(t *testing.T, c *Backend) {
 // without AVX2 and AVX-512, and one clear error for a set the CPU lacks
 // or a name it does not know.
 func TestChooseKernels(t *testing.T) {
-	all, avx2, none := kernelSet{true, true}, kernelSet{avx2: true}, kernelSet{}
+	all, avx2, gemm, none := kernelSet{true, true, true}, kernelSet{avx2: true, direct: true}, kernelSet{avx2: true}, kernelSet{}
 	for _, tc := range []struct {
 		value   string
 		have    kernelSet
@@ -322,9 +321,12 @@ func TestChooseKernels(t *testing.T) {
 		{"portable", all, none, ""},
 		{"portable", none, none, ""},
 		{"avx2", avx2, avx2, ""},
+		{"avx2-gemm", avx2, gemm, ""},
+		{"avx2-gemm", all, gemm, ""},
 		{"avx512", avx2, avx2, `MNISTGPU_CPU_KERNEL=avx512: this CPU or build does not run the avx512 kernels (it runs "avx2")`},
 		{"avx2", none, none, `does not run the avx2 kernels (it runs "portable")`},
-		{"sse", all, all, `MNISTGPU_CPU_KERNEL="sse": unknown kernel set (known: auto, avx512, avx2, portable)`},
+		{"avx2", gemm, gemm, `does not run the avx2 kernels (it runs "avx2-gemm")`},
+		{"sse", all, all, `MNISTGPU_CPU_KERNEL="sse": unknown kernel set (known: auto, avx512, avx2, avx2-gemm, portable)`},
 	} {
 		t.Run(fmt.Sprintf("%q on %s", tc.value, kernelSetName(tc.have)), func(t *testing.T) {
 			got, err := chooseKernels(tc.value, tc.have)
