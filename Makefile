@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/mnistgpu
 PKGS    := ./...
 
-.PHONY: gpu-check-build all build test vet fmt check bench bench-cpu bench-outside bench-gemm purego nocgo data train-k3 train-k5 bench-k35 clean
+.PHONY: gpu-check-build all build test vet fmt check bench bench-cpu bench-torch-cpu bench-outside bench-gemm purego nocgo data train-k3 train-k5 bench-k35 clean
 
 all: build
 
@@ -42,6 +42,17 @@ bench-cpu:
 	@test -n "$$(CGO_ENABLED=1 $(GO) env CC)" && (echo '#include <cblas.h>' | $$($(GO) env CC) -E - >/dev/null 2>&1) \
 		|| (echo "bench-cpu needs OpenBLAS's headers and a C compiler (Debian: libopenblas-dev)"; exit 1)
 	OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-SkylakeX} OPENBLAS_THREAD_TIMEOUT=4 CGO_ENABLED=1 $(GO) test -tags openblas -run '^$$' -bench VsOpenBLAS -benchtime 10x ./cpu/
+
+# Ours vs PyTorch's CPU build (Debian: apt-get install python3-torch) side
+# by side in one run: a training step k=3 and k=5 (batch 64) and a test pass
+# of 10,000 images, interleaved over ROUNDS rounds at 2 threads, with our
+# GFLOP/s against the machine's FMA peak. KERNELS picks the kernel paths
+# (MNISTGPU_CPU_KERNEL values, e.g. KERNELS="avx2 avx512" on an AVX-512
+# CPU to measure the path an AVX2-only CPU takes too).
+ROUNDS  ?= 3
+KERNELS ?= auto
+bench-torch-cpu:
+	KERNELS="$(KERNELS)" bash scripts/bench-torch-cpu.sh $(ROUNDS)
 
 # A k=3 training step's wall time by layer unit, and its share outside GEMM
 # by CPU profile (see the script's header for what counts as GEMM).

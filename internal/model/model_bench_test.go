@@ -70,6 +70,7 @@ func warmTrainStep(b *testing.B, be backend.Backend, kernel int) (*model.Model, 
 	stats := be.Alloc(2)
 	be.GatherBatch(batch.X, batch.Labels, ds, perm, 0)
 	m.TrainStep(batch, stats, 0, 1e-3)
+	b.Logf("backend: %s", be.Device()) // which kernels ran (bench-torch-cpu shows it)
 	return m, batch, stats
 }
 
