@@ -207,3 +207,14 @@ func BenchmarkStridedKernel(b *testing.B) {
 		}
 	}
 }
+
+// TestDirectWhereAssemblyRuns checks the CPU's own choice, before any test
+// changes it: the direct convolution runs wherever an assembly strided
+// kernel does, AVX2 included (an AVX2-only CPU on the packed GEMM instead
+// trains about 2-3× slower), and not on the portable path, where the
+// packed GEMM is the faster one.
+func TestDirectWhereAssemblyRuns(t *testing.T) {
+	if directConv != (hasAVX2 || hasAVX512) {
+		t.Fatalf("direct convolution %t with AVX2 %t, AVX-512 %t: it should run exactly where an assembly strided kernel does (%s)", directConv, hasAVX2, hasAVX512, kernelName())
+	}
+}
