@@ -17,9 +17,9 @@ import (
 )
 
 // forEachKernelSet calls run once per kernel set this CPU runs (KernelEnv's
-// names: portable, and avx2-gemm, avx2 and avx512 where the CPU has them), with the
-// package's kernel switches set to it, and restores the CPU's own choice
-// after.
+// names: portable, and avx2-gemm, avx2 and avx512 where the CPU has them),
+// with the package's kernel switches set to it, and restores the CPU's own
+// choice after.
 func forEachKernelSet(t *testing.T, run func(t *testing.T)) {
 	saved := kernelSet{hasAVX2, hasAVX512, directConv}
 	defer func() { hasAVX2, hasAVX512, directConv = saved.avx2, saved.avx512, saved.direct }()
@@ -263,7 +263,7 @@ func TestTrainingRepeatsUnderAnyCondition(t *testing.T) {
 func TestDirtyScratchReachesBuffers(t *testing.T) {
 	c := New()
 	defer c.Close()
-	trainingBitsOn(t, c)
+	trainOneStep(t, c)
 	if n := dirtyScratch(c); n < 5 {
 		t.Fatalf("dirtyScratch filled %d buffers after a training step, want several", n)
 	}
@@ -272,8 +272,8 @@ func TestDirtyScratchReachesBuffers(t *testing.T) {
 	}
 }
 
-// trainingBitsOn runs one training step of the k=3 model on c.
-func trainingBitsOn(t *testing.T, c *Backend) {
+// trainOneStep runs one training step of the k=3 model on c.
+func trainOneStep(t *testing.T, c *Backend) {
 	t.Helper()
 	spec, err := model.Declare(model.Config{Kernel: 3})
 	if err != nil {
