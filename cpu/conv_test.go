@@ -145,19 +145,19 @@ func TestConv2DDirect(t *testing.T) {
 
 // forEachDirectKernel calls run with a fresh backend on the direct
 // convolution path, once with each strided kernel the CPU runs: the
-// portable one, AVX2 and AVX-512 (the AVX2 run turns AVX-512 off, as on
-// a CPU without it); it restores the CPU's own choice after.
+// portable one, AVX2, AVX-512 and NEON (the AVX2 run turns AVX-512 off,
+// as on a CPU without it); it restores the CPU's own choice after.
 func forEachDirectKernel(run func(isa string, c *Backend)) {
-	saved := [3]bool{directConv, hasAVX2, hasAVX512}
-	defer func() { directConv, hasAVX2, hasAVX512 = saved[0], saved[1], saved[2] }()
+	saved := [4]bool{directConv, hasAVX2, hasAVX512, hasNEON}
+	defer func() { directConv, hasAVX2, hasAVX512, hasNEON = saved[0], saved[1], saved[2], saved[3] }()
 	for _, k := range []struct {
-		name         string
-		avx2, avx512 bool
-	}{{"portable", false, false}, {"avx2", true, false}, {"avx512", true, true}} {
-		if k.avx2 && !saved[1] || k.avx512 && !saved[2] {
+		name               string
+		avx2, avx512, neon bool
+	}{{"portable", false, false, false}, {"avx2", true, false, false}, {"avx512", true, true, false}, {"neon", false, false, true}} {
+		if k.avx2 && !saved[1] || k.avx512 && !saved[2] || k.neon && !saved[3] {
 			continue
 		}
-		directConv, hasAVX2, hasAVX512 = true, k.avx2, k.avx512
+		directConv, hasAVX2, hasAVX512, hasNEON = true, k.avx2, k.avx512, k.neon
 		run(k.name, New())
 	}
 }

@@ -56,14 +56,14 @@ func (d *directGeom) paddedLen() int {
 }
 
 // canDirect says whether the direct path takes a convolution with cout
-// output channels: it needs an assembly strided kernel, AVX-512 or AVX2
-// (the portable one is far slower than the packed GEMM), and 32-wide
+// output channels: it needs an assembly strided kernel, AVX-512, AVX2 or
+// NEON (the portable one is far slower than the packed GEMM), and 32-wide
 // column blocks.
 func canDirect(cout int) bool { return directConv && cout%stridedCols == 0 }
 
 // directConv is set where an assembly strided kernel runs; tests set it to
 // run the direct path with the portable kernel.
-var directConv = hasAVX512 || hasAVX2
+var directConv = hasAVX512 || hasAVX2 || hasNEON
 
 // padTask copies an NHWC batch into the padded layout, one image per item,
 // writing every element (borders and slack included) so the buffer needs no

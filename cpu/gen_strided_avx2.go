@@ -13,7 +13,7 @@
 // sum, in the same order (one FMA per tap and p, the bias first, c added
 // last), on half its columns. AVX2 has 16 vector registers: Y0..Y11 hold
 // the tile (two 8-wide halves per row, six rows), Y12/Y13 a row of b,
-// Y14/Y15 broadcasts of a. stridedKernel cuts a 14×32 tile into these.
+// Y14/Y15 broadcasts of a. stridedHalves cuts a 14×32 tile into these.
 //
 // Run: go run gen_strided_avx2.go (from cpu/).
 package main
@@ -45,7 +45,7 @@ func main() {
 	for mr := 1; mr <= avx2MR; mr++ {
 		fmt.Fprintf(&g, "\n//go:noescape\nfunc strided%dx16AVX2(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)\n", mr)
 	}
-	fmt.Fprintf(&g, "\n// stridedAVX2Asm[mr] is the AVX2 kernel for mr rows of 16 columns.\nvar stridedAVX2Asm = [avx2MR + 1]func(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32){\n\tnil,")
+	fmt.Fprintf(&g, "\n// stridedAVX2Asm[mr] is the AVX2 kernel for mr rows of 16 columns.\nvar stridedAVX2Asm = [halfMR + 1]stridedHalfKernel{\n\tnil,")
 	for mr := 1; mr <= avx2MR; mr++ {
 		fmt.Fprintf(&g, " strided%dx16AVX2,", mr)
 	}

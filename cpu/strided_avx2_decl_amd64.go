@@ -23,6 +23,6 @@ func strided5x16AVX2(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float
 func strided6x16AVX2(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32)
 
 // stridedAVX2Asm[mr] is the AVX2 kernel for mr rows of 16 columns.
-var stridedAVX2Asm = [avx2MR + 1]func(a *float32, offs *int, ntaps, kPerTap, ar, ap int, b *float32, bp int, c **float32, accumulate int, bias *float32){
+var stridedAVX2Asm = [halfMR + 1]stridedHalfKernel{
 	nil, strided1x16AVX2, strided2x16AVX2, strided3x16AVX2, strided4x16AVX2, strided5x16AVX2, strided6x16AVX2,
 }

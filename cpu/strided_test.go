@@ -23,6 +23,9 @@ func asmISAs() []asmISA {
 		}
 		out = append(out, k)
 	}
+	if hasNEON {
+		out = append(out, asmISA{"neon", false, false}) // the NEON kernel needs neither x86 flag
+	}
 	return out
 }
 
@@ -42,7 +45,7 @@ func withISA(avx2, avx512 bool, f func()) {
 func TestStridedKernel(t *testing.T) {
 	isas := asmISAs()
 	if len(isas) == 0 {
-		t.Skip("no AVX2/FMA or AVX-512 on this CPU (or -tags purego): only the portable kernel exists")
+		t.Skip("no AVX2/FMA, AVX-512 or NEON on this CPU (or -tags purego): only the portable kernel exists")
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, isa := range isas {
@@ -121,7 +124,7 @@ func TestStridedKernel(t *testing.T) {
 func TestStridedKernelSpecialValues(t *testing.T) {
 	isas := asmISAs()
 	if len(isas) == 0 {
-		t.Skip("no AVX2/FMA or AVX-512 on this CPU (or -tags purego): only the portable kernel exists")
+		t.Skip("no AVX2/FMA, AVX-512 or NEON on this CPU (or -tags purego): only the portable kernel exists")
 	}
 	nan, inf, negZero := float32(math.NaN()), float32(math.Inf(1)), float32(math.Copysign(0, -1))
 	pool := []float32{0, negZero, 1, -1, 2, -3, 0.5, inf, -inf, nan}
@@ -210,11 +213,11 @@ func BenchmarkStridedKernel(b *testing.B) {
 
 // TestDirectWhereAssemblyRuns checks the CPU's own choice, before any test
 // changes it: the direct convolution runs wherever an assembly strided
-// kernel does, AVX2 included (an AVX2-only CPU on the packed GEMM instead
+// kernel does, AVX2 and NEON included (an AVX2-only CPU on the packed GEMM instead
 // trains about 2-3× slower), and not on the portable path, where the
 // packed GEMM is the faster one.
 func TestDirectWhereAssemblyRuns(t *testing.T) {
-	if directConv != (hasAVX2 || hasAVX512) {
+	if directConv != (hasAVX2 || hasAVX512 || hasNEON) {
 		t.Fatalf("direct convolution %t with AVX2 %t, AVX-512 %t: it should run exactly where an assembly strided kernel does (%s)", directConv, hasAVX2, hasAVX512, kernelName())
 	}
 }
