@@ -59,3 +59,11 @@ func sameBitsAnyWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestSameBitsAnyWorkersEachDirectKernel is TestSameBitsAnyWorkers on the
+// direct path with each strided kernel the CPU runs, NEON included, which
+// no MNISTGPU_CPU_KERNEL set names (arm64's own choice is the NEON
+// direct path; its named sets are the portable ones).
+func TestSameBitsAnyWorkersEachDirectKernel(t *testing.T) {
+	forEachDirectKernel(func(isa string, _ *Backend) { t.Run(isa, sameBitsAnyWorkers) })
+}
