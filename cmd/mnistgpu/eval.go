@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/mnistgpu/mnistgpu/internal/checkpoint"
 	"github.com/mnistgpu/mnistgpu/internal/model"
 	"github.com/mnistgpu/mnistgpu/internal/report"
 	"github.com/mnistgpu/mnistgpu/internal/train"
@@ -30,24 +29,9 @@ func (c *EvalCmd) Validate() error {
 }
 
 func (c *EvalCmd) Run(ctx context.Context) error {
-	// A named pipe or device would block the open or never end.
-	if info, err := os.Stat(c.Checkpoint); err != nil {
-		return err
-	} else if !info.Mode().IsRegular() {
-		return fmt.Errorf("%s: not a regular file (mode %s), so not a checkpoint", c.Checkpoint, info.Mode())
-	}
-	f, err := os.Open(c.Checkpoint)
+	_, spec, values, err := readCheckpointFile(c.Checkpoint)
 	if err != nil {
 		return err
-	}
-	header, values, err := checkpoint.Read(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.Checkpoint, err)
-	}
-	spec, err := checkpoint.Check(header)
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.Checkpoint, err)
 	}
 	b, err := openBackend(c.Device)
 	if err != nil {

@@ -27,6 +27,7 @@ type CLI struct {
 	Train   TrainCmd   `cmd:"" help:"Train the model and write metrics, figures, summary and checkpoint."`
 	Bench   BenchCmd   `cmd:"" help:"Train a kernel × seed grid and compare the kernels (bench.md, bench.csv, figures)."`
 	Eval    EvalCmd    `cmd:"" help:"Report test metrics of a checkpoint."`
+	Export  ExportCmd  `cmd:"" help:"Write a checkpoint as ONNX or safetensors."`
 	Summary SummaryCmd `cmd:"" help:"Print the Keras-style layer table and parameter counts."`
 	Data    DataCmd    `cmd:"" help:"Fetch or verify the MNIST files."`
 	Devices DevicesCmd `cmd:"" help:"Show the CUDA driver, libraries and GPUs found, or what is missing."`
