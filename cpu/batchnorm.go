@@ -152,11 +152,14 @@ func (c *Backend) saveBatchStats(s1, s2 []float64, m int, saveMean, saveInvStd, 
 	mm, mv := f32(movingMean), f32(movingVar)
 	for j := range mean {
 		mu := s1[j] / float64(m)
-		variance := max(s2[j]/float64(m)-mu*mu, 0)
+		// The conversions round each product on its own: the arm64
+		// compiler would otherwise fuse it into the add or subtract (FMADD,
+		// FNMSUB), and arm64 would keep other statistics than amd64.
+		variance := max(s2[j]/float64(m)-float64(mu*mu), 0)
 		mean[j] = float32(mu)
 		invStd[j] = float32(1 / math.Sqrt(variance+float64(eps)))
-		mm[j] = mm[j]*momentum + float32(mu)*(1-momentum)
-		mv[j] = mv[j]*momentum + float32(variance)*(1-momentum)
+		mm[j] = float32(mm[j]*momentum) + float32(float32(mu)*(1-momentum))
+		mv[j] = float32(mv[j]*momentum) + float32(float32(variance)*(1-momentum))
 	}
 }
 

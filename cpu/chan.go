@@ -163,12 +163,14 @@ func maxPoolBackwardRowGo(dtop, dbottom, dy, top, bottom []float32, ow, ch int) 
 }
 
 // adamGo is the Keras Adam update of p from gradient g with moments m
-// and v (see Backend.Adam).
+// and v (see Backend.Adam). The float32 conversions round each product
+// on its own, as the assembly does: without them the arm64 compiler fuses
+// the multiply into the add (FMADD), and arm64 would train to other bits.
 func adamGo(p, g, m, v []float32, alpha, beta1, beta2, eps float32) {
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for i, gi := range g {
-		m[i] += (gi - m[i]) * (1 - beta1)
-		v[i] += (gi*gi - v[i]) * (1 - beta2)
+		m[i] += float32((gi - m[i]) * (1 - beta1))
+		v[i] += float32((float32(gi*gi) - v[i]) * (1 - beta2))
 		p[i] -= alpha * m[i] / (float32(math.Sqrt(float64(v[i]))) + eps)
 	}
 }
