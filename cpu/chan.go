@@ -3,8 +3,9 @@ package cpu
 import "math"
 
 // The inner loops of the element-wise and per-channel ops, on a range of
-// rows of an (rows, ch) array: AVX-512 assembly (chan_amd64.s) where the
-// CPU has it and ch is a multiple of 16, these portable loops elsewhere.
+// rows of an (rows, ch) array: assembly (AVX-512 chan_amd64.s, AVX2
+// chan_avx2_amd64.s, NEON chan_neon_arm64.s) where the CPU has it and ch
+// is a multiple of 16, these portable loops elsewhere.
 // Both compute the same float32 expressions, so the paths differ only by
 // the order of rounding.
 

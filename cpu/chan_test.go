@@ -1,7 +1,10 @@
 package cpu
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -141,6 +144,80 @@ func TestChannelKernelsAVX2MatchAVX512(t *testing.T) {
 	if !hasAVX2 || !hasAVX512 {
 		t.Skip("needs a CPU with both AVX2 and AVX-512 to compare them")
 	}
+	// both runs f on the AVX2 loops and on the AVX-512 ones and returns
+	// the two results.
+	both := func(f func() []float32) (avx2, avx512 []float32) {
+		withISA(true, false, func() { avx2 = f() })
+		withISA(true, true, func() { avx512 = f() })
+		return avx2, avx512
+	}
+	rowLoopCases(func(_, what string, f func() []float32) {
+		t.Helper()
+		a, b := both(f)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("%s[%d]: AVX2 %g (%08x), AVX-512 %g (%08x)", what, i, a[i], math.Float32bits(a[i]), b[i], math.Float32bits(b[i]))
+			}
+		}
+	})
+}
+
+// TestChannelKernelsPinned hashes what every row loop writes on the inputs
+// of TestChannelKernelsAVX2MatchAVX512 and wants the hashes recorded on
+// the AVX-512 loops, on each instruction set the CPU runs: so arm64's NEON
+// loops, which cannot run beside the x86 ones, are held to their bits
+// too. A NaN counts as any NaN here: x86 and arm64 make different default
+// NaNs (Inf-Inf is 0xffc00000 on one, 0x7fc00000 on the other).
+func TestChannelKernelsPinned(t *testing.T) {
+	isas := asmISAs()
+	if len(isas) == 0 {
+		t.Skip("no AVX2/FMA, AVX-512 or NEON on this CPU (or -tags purego): the portable loops round differently")
+	}
+	want := map[string]uint64{ // recorded on the AVX-512 loops (Xeon, 2026-12-04)
+		"sums":              0x0a9a3f56f53f2a2c,
+		"dots":              0xa597e2d8544c8309,
+		"affine":            0xef2c225e60d984d0,
+		"relu":              0x2886d67a6b2ce490,
+		"relu backward":     0xcbd41e1af72b225b,
+		"add":               0x50a3e3e1ee314469,
+		"adam":              0xf21343e923c9eabc,
+		"max pool":          0xa26d905c56dbaf35,
+		"max pool backward": 0xf071bedfe405f90b,
+	}
+	for _, isa := range isas {
+		withISA(isa.avx2, isa.avx512, func() {
+			hashes := map[string]hash.Hash64{}
+			rowLoopCases(func(loop, _ string, f func() []float32) {
+				h := hashes[loop]
+				if h == nil {
+					h = fnv.New64a()
+					hashes[loop] = h
+				}
+				var word [4]byte
+				for _, v := range f() {
+					if v != v {
+						v = float32(math.NaN())
+					}
+					binary.LittleEndian.PutUint32(word[:], math.Float32bits(v))
+					h.Write(word[:])
+				}
+			})
+			for loop, h := range hashes {
+				if h.Sum64() != want[loop] {
+					t.Errorf("%s: %s loop hashes to %#x, pinned %#x", isa.name, loop, h.Sum64(), want[loop])
+				}
+			}
+			if len(hashes) != len(want) {
+				t.Errorf("%s: %d loops hashed, %d pinned", isa.name, len(hashes), len(want))
+			}
+		})
+	}
+}
+
+// rowLoopCases calls visit with each row loop's name, a case's name and a
+// function that runs the loop on that case's inputs, with ±0, NaN of
+// either sign and ±Inf among them, and returns what it wrote.
+func rowLoopCases(visit func(loop, what string, f func() []float32)) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), -float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
 	sprinkle := func(n int) []float32 {
@@ -151,22 +228,6 @@ func TestChannelKernelsAVX2MatchAVX512(t *testing.T) {
 			}
 		}
 		return s
-	}
-	// both runs f on the AVX2 loops and on the AVX-512 ones and returns
-	// the two results.
-	both := func(f func() []float32) (avx2, avx512 []float32) {
-		withISA(true, false, func() { avx2 = f() })
-		withISA(true, true, func() { avx512 = f() })
-		return avx2, avx512
-	}
-	check := func(what string, f func() []float32) {
-		t.Helper()
-		a, b := both(f)
-		for i := range a {
-			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-				t.Fatalf("%s[%d]: AVX2 %g (%08x), AVX-512 %g (%08x)", what, i, a[i], math.Float32bits(a[i]), b[i], math.Float32bits(b[i]))
-			}
-		}
 	}
 	as32 := func(s []float64) []float32 { // both halves of each float64, bit for bit
 		out := make([]float32, 2*len(s))
@@ -182,12 +243,12 @@ func TestChannelKernelsAVX2MatchAVX512(t *testing.T) {
 			ka, kb, kc := randSlice(rng, ch), randSlice(rng, ch), randSlice(rng, ch)
 			for _, relu := range []bool{false, true} {
 				name := fmt.Sprintf("ch=%d/rows=%d/relu=%v", ch, rows, relu)
-				check(name+"/sums", func() []float32 {
+				visit("sums", name+"/sums", func() []float32 {
 					s1, s2 := make([]float64, ch), make([]float64, ch)
 					sumsBlock(x, rows, ch, mu, s1, s2, relu)
 					return append(as32(s1), as32(s2)...)
 				})
-				check(name+"/dots", func() []float32 {
+				visit("dots", name+"/dots", func() []float32 {
 					s1, s2 := make([]float64, ch), make([]float64, ch)
 					dotsBlock(x, z, rows, ch, mu, s1, s2, relu)
 					return append(as32(s1), as32(s2)...)
@@ -195,7 +256,7 @@ func TestChannelKernelsAVX2MatchAVX512(t *testing.T) {
 			}
 			for _, s := range []rowSteps{{}, {reluIn: true}, {reluOut: true}, {reluIn: true, maskOut: true}} {
 				for _, zs := range [][]float32{z, nil} {
-					check(fmt.Sprintf("ch=%d/rows=%d/affine %+v, z %t", ch, rows, s, zs != nil), func() []float32 {
+					visit("affine", fmt.Sprintf("ch=%d/rows=%d/affine %+v, z %t", ch, rows, s, zs != nil), func() []float32 {
 						y := make([]float32, len(x))
 						affineRows(y, x, zs, rows, ch, ka, mu, kb, kc, s)
 						return y
@@ -205,12 +266,14 @@ func TestChannelKernelsAVX2MatchAVX512(t *testing.T) {
 		}
 	}
 	for _, n := range []int{16, 48, 1000} {
-		a, b := sprinkle(n), sprinkle(n)
-		check("relu", func() []float32 { y := make([]float32, n); relu(y, a); return y })
-		check("relu backward", func() []float32 { y := make([]float32, n); reluBackward(y, b, a); return y })
-		check("add", func() []float32 { y := make([]float32, n); add(y, a, b); return y })
-		check("adam", func() []float32 {
-			p, m, v := append([]float32(nil), a...), append([]float32(nil), b...), make([]float32, n)
+		a, b, moments := sprinkle(n), sprinkle(n), sprinkle(n)
+		visit("relu", "relu", func() []float32 { y := make([]float32, n); relu(y, a); return y })
+		visit("relu backward", "relu backward", func() []float32 { y := make([]float32, n); reluBackward(y, b, a); return y })
+		visit("add", "add", func() []float32 { y := make([]float32, n); add(y, a, b); return y })
+		visit("adam", "adam", func() []float32 {
+			// m apart from the gradient b: with m = b the first moment's
+			// update is m + 0, and its rounding goes untested.
+			p, m, v := append([]float32(nil), a...), append([]float32(nil), moments...), make([]float32, n)
 			for i := range v {
 				v[i] = a[i] * a[i]
 			}
@@ -226,8 +289,8 @@ func TestChannelKernelsAVX2MatchAVX512(t *testing.T) {
 			}
 			top[0], bottom[1] = float32(math.NaN()), float32(math.Inf(1))
 			dy := sprinkle(ow * ch)
-			check("max pool", func() []float32 { y := make([]float32, ow*ch); maxPoolRow(y, top, bottom, ow, ch); return y })
-			check("max pool backward", func() []float32 {
+			visit("max pool", "max pool", func() []float32 { y := make([]float32, ow*ch); maxPoolRow(y, top, bottom, ow, ch); return y })
+			visit("max pool backward", "max pool backward", func() []float32 {
 				dt, db := make([]float32, 2*ow*ch), make([]float32, 2*ow*ch)
 				maxPoolBackwardRow(dt, db, dy, top, bottom, ow, ch)
 				return append(dt, db...)

@@ -17,13 +17,14 @@ import (
 // moving statistic afterwards and of an inference pass's logits. The values were recorded before the graph
 // was rewritten in layer units, so a refactor that changes one rounding
 // anywhere in the forward pass, the backward pass or Adam fails here. They
-// hold for the AVX-512 kernels and for the AVX2 ones, which give the same
-// bits (the strided kernel and the row loops run the same operations in
-// the same order); the portable path (the packed GEMM, the Go loops)
-// rounds differently and skips with the reason.
+// hold for the AVX-512 kernels, for the AVX2 ones and for arm64's NEON
+// ones, which give the same bits (the strided kernel and the row loops run
+// the same operations in the same order, fused where the AVX-512 ones
+// fuse); the portable path (the packed GEMM, the Go loops) rounds
+// differently and skips with the reason.
 func TestTrainingPinned(t *testing.T) {
-	if d := cpu.New().Device(); !strings.Contains(d, "strided") {
-		t.Skipf("pinned on the AVX-512 and AVX2 kernels; this CPU runs another path, which rounds differently (%s)", d)
+	if d := cpu.New().Device(); !strings.Contains(d, "strided") && !strings.Contains(d, "neon direct") {
+		t.Skipf("pinned on the AVX-512, AVX2 and NEON kernels; this CPU runs another path, which rounds differently (%s)", d)
 	}
 	for _, tc := range []struct {
 		kernel int
