@@ -136,6 +136,28 @@ func prepareOut(out, stem string, overwrite bool) (outDir, error) {
 	return ready(d)
 }
 
+// prepareResume claims the folder of the run a --resume continues: it
+// holds that run's outputs, which the resumed run replaces; anything no run
+// writes is refused, as for --overwrite (resume.go).
+func prepareResume(dir string) (outDir, error) {
+	if marker, err := os.ReadFile(filepath.Join(dir, inUse)); err == nil {
+		// A run killed (SIGKILL, a crash, a lost machine) leaves its claim:
+		// the case --checkpoint-every is for. Its process is gone; a live
+		// one still holds the folder.
+		var pid int
+		if _, err := fmt.Sscanf(string(marker), "pid %d", &pid); err == nil && processAlive(pid) {
+			return outDir{}, fmt.Errorf("--resume: the run's folder %s is in use by process %d", dir, pid)
+		}
+		if err := os.Remove(filepath.Join(dir, inUse)); err != nil {
+			return outDir{}, fmt.Errorf("--resume: %w", err)
+		}
+	}
+	if stray := notRunOutput(dir); stray != "" {
+		return outDir{}, fmt.Errorf("--resume: %s holds %s, which no run writes; move it away to continue the run there", dir, stray)
+	}
+	return ready(outDir{path: dir})
+}
+
 // ready claims an empty folder and checks that it takes a file.
 func ready(d outDir) (outDir, error) {
 	if err := d.claim(); err != nil {

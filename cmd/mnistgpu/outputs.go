@@ -142,6 +142,10 @@ func (r *runRecord) write(ctx context.Context) error {
 			if s.TestAcc != nil {
 				meta["test_acc"] = *s.TestAcc
 			}
+			if res.Interrupted {
+				// Stopped: keep what `train --resume` needs to continue.
+				return r.cmd.writeResumable(p, r.model, res.State, meta)
+			}
 			return atomicfile.Write(p, func(w io.Writer) error { return checkpoint.Write(w, r.spec, values, meta) })
 		}})
 	}

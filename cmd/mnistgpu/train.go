@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -29,10 +30,14 @@ var (
 type TrainCmd struct {
 	Kernel int `short:"k" default:"3" placeholder:"N" help:"Kernel size of the ResNet block's convolutions: odd, e.g. 3 or 5."`
 	trainFlags
-	Seed      uint64 `short:"s" default:"1" placeholder:"N" help:"Seed for the initial weights and the per-epoch shuffles."`
-	Out       string `short:"o" type:"path" placeholder:"DIR" help:"Output folder (default: a new runs/<timestamp>-k<K>-<device>). An existing one must be empty."`
-	Overwrite bool   `help:"Replace an --out folder that holds a previous run's outputs (whole, once this run has written; a run that fails first leaves it)."`
+	Seed            uint64 `short:"s" default:"1" placeholder:"N" help:"Seed for the initial weights and the per-epoch shuffles."`
+	Out             string `short:"o" type:"path" placeholder:"DIR" help:"Output folder (default: a new runs/<timestamp>-k<K>-<device>). An existing one must be empty."`
+	Overwrite       bool   `help:"Replace an --out folder that holds a previous run's outputs (whole, once this run has written; a run that fails first leaves it)."`
+	Resume          string `type:"path" placeholder:"DIR|FILE" help:"Continue a stopped run (its folder or its model.ckpt) in its own folder, with the same flags it was started with; ends bit-identical to the run left alone on the same device."`
+	CheckpointEvery int    `name:"checkpoint-every" placeholder:"N" help:"Also write model.ckpt, resumable, every N steps (atomically; the last one kept). 0: only at the end or when stopped."`
 	dataDirFlag
+
+	resume *resumed // the run --resume continues
 }
 
 // trainFlags are the settings of one training run that bench passes through
@@ -60,6 +65,12 @@ model.ckpt into --out. Ctrl-C stops after the current step and still writes what
 func (c *TrainCmd) Validate() error {
 	if err := (model.Config{Kernel: c.Kernel}).Validate(); err != nil {
 		return fmt.Errorf("--kernel: %w", err)
+	}
+	if c.Resume != "" && (c.Out != "" || c.Overwrite) {
+		return fmt.Errorf("--resume continues in the run's own folder; --out and --overwrite do not go with it")
+	}
+	if c.CheckpointEvery < 0 {
+		return fmt.Errorf("--checkpoint-every %d: must be ≥ 0 (0 = only at the end)", c.CheckpointEvery)
 	}
 	return c.trainFlags.check()
 }
@@ -116,7 +127,15 @@ func (c *TrainCmd) Run(ctx context.Context) error {
 	defer b.Close()
 	// The folder before the data: a download is wasted on a run that
 	// could not save its results.
-	dir, err := prepareOut(c.Out, defaultRunName(time.Now(), fmt.Sprintf("k%d-%s", c.Kernel, b.Name())), c.Overwrite)
+	var dir outDir
+	if c.Resume != "" {
+		if c.resume, err = c.openResume(); err != nil {
+			return err
+		}
+		dir, err = prepareResume(filepath.Dir(c.resume.path))
+	} else {
+		dir, err = prepareOut(c.Out, defaultRunName(time.Now(), fmt.Sprintf("k%d-%s", c.Kernel, b.Name())), c.Overwrite)
+	}
 	if err != nil {
 		return err
 	}
@@ -155,7 +174,13 @@ func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet
 	if err != nil {
 		return nil, err
 	}
-	if err := m.Init(c.Seed); err != nil {
+	var resume *train.State
+	if c.resume != nil {
+		resume, err = c.resume.restore(m)
+	} else {
+		err = m.Init(c.Seed)
+	}
+	if err != nil {
 		return nil, err
 	}
 	out := c.Out
@@ -170,7 +195,14 @@ func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet
 	opts := train.Options{
 		Epochs: c.Epochs, BatchSize: c.BatchSize, LR: float32(c.LR), Seed: c.Seed,
 		TestEvery: testEvery, EvalBatch: evalBatch, SkipTrainEval: c.SkipTrainEval,
-		OnProgress: progress.update,
+		OnProgress: progress.update, Resume: resume, CheckpointEvery: c.CheckpointEvery,
+		OnCheckpoint: func(st *train.State) error {
+			meta := map[string]any{"device": b.Name(), "steps": m.Steps(), "seed": c.Seed, "epochs": c.Epochs, "status": "in progress"}
+			return c.writeResumable(filepath.Join(out, "model.ckpt"), m, st, meta)
+		},
+	}
+	if resume != nil {
+		fmt.Fprintf(os.Stderr, "resuming %s at step %d of %d (epoch %d)\n", c.resume.path, resume.Step, perEpoch*c.Epochs, resume.Epoch)
 	}
 	res, runErr := train.Run(ctx, m, trainSet, testSet, opts)
 	progress.finish(res)

@@ -14,7 +14,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mnistgpu/mnistgpu/internal/metrics"
 	"github.com/mnistgpu/mnistgpu/internal/model"
+	"github.com/mnistgpu/mnistgpu/internal/train"
 )
 
 func declare(t *testing.T, k int) *model.Spec {
@@ -195,10 +197,13 @@ func TestReadVersion(t *testing.T) {
 	values := randomValues(spec, 10)
 	h := headerOf(spec, nil)
 	// A valid checksum, so that only the version can be the complaint.
-	readErr(t, build(t, Version+1, h, values), "format version 2; this build reads versions 1 to 1")
+	readErr(t, build(t, Version+1, h, values), "format version 3; this build reads versions 1 to 2")
 	readErr(t, build(t, 0, h, values), "format version 0")
-	if _, _, err := Read(bytes.NewReader(build(t, Version, h, values))); err != nil {
-		t.Fatalf("the same file at version %d: %v", Version, err)
+	// Version 1 files, weights only, as builds before the training state wrote them.
+	for _, v := range []uint32{1, Version} {
+		if _, _, err := Read(bytes.NewReader(build(t, v, h, values))); err != nil {
+			t.Fatalf("the same file at version %d: %v", v, err)
+		}
 	}
 }
 
@@ -432,4 +437,83 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTrainingRoundTrip: a training state comes back to the bit, records
+// (NaN test columns included), Adam's moments and step, and the loop's
+// position; Check accepts it; a version 1 file may not carry one.
+func TestTrainingRoundTrip(t *testing.T) {
+	spec := declare(t, 3)
+	values := randomValues(spec, 4)
+	_, trainable, _ := spec.Counts()
+	rng := rand.New(rand.NewPCG(5, 5))
+	opt := &model.Optimizer{M: make([]float32, trainable), V: make([]float32, trainable), Step: 17}
+	for i := range opt.M {
+		opt.M[i], opt.V[i] = float32(rng.NormFloat64()), float32(rng.Float64())
+	}
+	steps := make([]metrics.Step, 17)
+	for i := range steps {
+		steps[i] = metrics.Step{Step: i + 1, Epoch: 1 + i/9, BatchLoss: rng.Float64(), RunningLoss: rng.Float64(), RunningAcc: rng.Float64(), TestLoss: math.NaN(), TestAcc: math.NaN()}
+	}
+	steps[8].TestLoss, steps[8].TestAcc = 0.1+rng.Float64(), 1.0/3
+	tr := &Training{
+		Settings: map[string]string{"batch_size": "16", "lr": "0.001"},
+		Loop:     train.State{Step: 17, Epoch: 2, Offset: 128, Shuffler: []byte{1, 2, 3, 250}, LossSum: 12.345678901234567, Correct: 77, Seen: 128, TestPending: true, Steps: steps},
+	}
+	var buf bytes.Buffer
+	if err := WriteTraining(&buf, spec, values, map[string]any{"status": "interrupted"}, tr, opt); err != nil {
+		t.Fatal(err)
+	}
+	h, got, err := Read(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(h); err != nil {
+		t.Fatal(err)
+	}
+	g := h.Training
+	if g == nil || g.AdamStep != 17 || g.Records != 17 || g.Settings["batch_size"] != "16" {
+		t.Fatalf("training state %+v", g)
+	}
+	l := g.Loop
+	if l.Step != 17 || l.Epoch != 2 || l.Offset != 128 || !bytes.Equal(l.Shuffler, tr.Loop.Shuffler) || l.LossSum != tr.Loop.LossSum || l.Correct != 77 || l.Seen != 128 || !l.TestPending {
+		t.Errorf("loop state %+v, want %+v", l, tr.Loop)
+	}
+	for i, s := range l.Steps {
+		if bitsOf(s) != bitsOf(steps[i]) {
+			t.Fatalf("record %d: %+v, want %+v", i, s, steps[i])
+		}
+	}
+	for name, want := range map[string][]float32{AdamM: opt.M, AdamV: opt.V, spec.Params[0].Name: values[spec.Params[0].Name]} {
+		if !reflect.DeepEqual(bits32(got[name]), bits32(want)) {
+			t.Errorf("%s differs", name)
+		}
+	}
+	// The same header in a version 1 file is refused.
+	var v1 bytes.Buffer
+	v1.Write(buf.Bytes())
+	data := v1.Bytes()
+	binary.LittleEndian.PutUint32(data[8:], 1)
+	binary.LittleEndian.PutUint32(data[len(data)-4:], crc32.ChecksumIEEE(data[:len(data)-4]))
+	readErr(t, data, "training state in a version 1 file")
+	// Records the file does not hold.
+	binary.LittleEndian.PutUint32(data[8:], 2)
+	cut := bytes.Clone(data[:len(data)-4-8*recordFields])
+	readErr(t, binary.LittleEndian.AppendUint32(cut, crc32.ChecksumIEEE(cut)), "17 step records do not fit the file")
+}
+
+func bitsOf(s metrics.Step) [recordFields]uint64 {
+	var b [recordFields]uint64
+	for i, v := range recordValues(s) {
+		b[i] = math.Float64bits(v)
+	}
+	return b
+}
+
+func bits32(v []float32) []uint32 {
+	b := make([]uint32, len(v))
+	for i, x := range v {
+		b[i] = math.Float32bits(x)
+	}
+	return b
 }

@@ -220,6 +220,42 @@ func (m *Model) Values() (map[string][]float32, error) {
 	return out, nil
 }
 
+// Optimizer is Adam's state: the first and second moments of every
+// trainable parameter (flat, in table order) and the step count t.
+type Optimizer struct {
+	M, V []float32
+	Step int
+}
+
+// OptimizerState downloads Adam's state, so that a run can continue later.
+func (m *Model) OptimizerState() (*Optimizer, error) {
+	_, trainable, _ := m.Spec.Counts()
+	o := &Optimizer{M: make([]float32, trainable), V: make([]float32, trainable), Step: m.step}
+	if err := m.b.Download(o.M, m.adamM); err != nil {
+		return nil, err
+	}
+	if err := m.b.Download(o.V, m.adamV); err != nil {
+		return nil, err
+	}
+	return o, m.b.Sync()
+}
+
+// SetOptimizerState restores what OptimizerState returned.
+func (m *Model) SetOptimizerState(o *Optimizer) error {
+	_, trainable, _ := m.Spec.Counts()
+	if len(o.M) != trainable || len(o.V) != trainable || o.Step < 0 {
+		return fmt.Errorf("model: optimizer state of %d and %d moments at step %d, want %d each", len(o.M), len(o.V), o.Step, trainable)
+	}
+	if err := m.b.Upload(m.adamM, o.M); err != nil {
+		return err
+	}
+	if err := m.b.Upload(m.adamV, o.V); err != nil {
+		return err
+	}
+	m.step = o.Step
+	return m.b.Sync()
+}
+
 // Gradients downloads the gradients of the last backward pass, by name.
 func (m *Model) Gradients() (map[string][]float32, error) {
 	if err := m.b.Sync(); err != nil {

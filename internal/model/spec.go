@@ -27,6 +27,9 @@ const (
 	DefaultBatch = 64
 )
 
+// MaxKernel is the largest block kernel a 26x26 map takes.
+const MaxKernel = 25
+
 // Config is everything that changes the graph.
 type Config struct {
 	Kernel int `json:"kernel"` // kernel size of the ResNet block's two convolutions (odd)
@@ -38,8 +41,8 @@ func (c Config) Validate() error {
 	if c.Kernel < 1 || c.Kernel%2 == 0 {
 		return fmt.Errorf("kernel size %d: must be an odd number ≥ 1 (the seed uses 3 or 5)", c.Kernel)
 	}
-	if c.Kernel > 25 {
-		return fmt.Errorf("kernel size %d: must be at most 25 for a 26x26 feature map", c.Kernel)
+	if c.Kernel > MaxKernel {
+		return fmt.Errorf("kernel size %d: must be at most %d for a 26x26 feature map", c.Kernel, MaxKernel)
 	}
 	return nil
 }

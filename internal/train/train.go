@@ -27,6 +27,12 @@ type Options struct {
 	EvalBatch int
 	// SkipTrainEval leaves out the final inference pass over the training set.
 	SkipTrainEval bool
+	// Resume, if set, continues the run it describes (the model already
+	// holds its weights and optimizer state) instead of starting one.
+	Resume *State
+	// CheckpointEvery calls OnCheckpoint every CheckpointEvery steps (0: never).
+	CheckpointEvery int
+	OnCheckpoint    func(st *State) error
 	// OnProgress, if set, is called after every step (so a display can keep
 	// a steady count and rate), whenever new step records are read back, and
 	// before each evaluation pass (with Stage set, so it can say why the
@@ -53,7 +59,10 @@ const (
 // Result is everything a run measured. After an interruption or a failure
 // it holds what was measured up to that point.
 type Result struct {
-	Steps       []metrics.Step
+	Steps []metrics.Step
+	// State is where the loop stood when it returned: a run stopped early
+	// continues from it.
+	State       *State
 	Test        *Evaluation // final, inference mode; nil if not reached
 	Train       *Evaluation // final pass over the training set; nil if skipped or not reached
 	Interrupted bool
@@ -68,6 +77,24 @@ func (r *Result) ImagesPerSecond() float64 {
 		return 0
 	}
 	return float64(r.ImagesTrained) / r.Training.Seconds()
+}
+
+// State is what the loop needs, beside the model's weights and optimizer
+// state, to continue a run exactly as if it had not stopped: the position,
+// the shuffle that regenerates the current epoch's order, the epoch's
+// running sums (Keras' running loss and accuracy) and the records so far.
+type State struct {
+	Step     int     `json:"step"`     // steps done
+	Epoch    int     `json:"epoch"`    // the epoch in progress, 1-based
+	Offset   int     `json:"offset"`   // images of this epoch already trained
+	Shuffler []byte  `json:"shuffler"` // the shuffle's generator before this epoch's order was drawn
+	LossSum  float64 `json:"loss_sum"`
+	Correct  float64 `json:"correct"`
+	Seen     int     `json:"seen"`
+	// TestPending: the periodic test pass after Step was stopped before
+	// its end; it runs first on resuming.
+	TestPending bool           `json:"test_pending,omitempty"`
+	Steps       []metrics.Step `json:"-"`
 }
 
 // ErrNonFinite reports a loss that became NaN or infinite.
@@ -144,21 +171,54 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 	stepsPerEpoch := (n + batchSize - 1) / batchSize
 	total := stepsPerEpoch * o.Epochs
 	shuffle := NewShuffler(o.Seed)
-	step := 0
+	step, firstEpoch, firstOffset := 0, 1, 0
 	// One epoch's records up front; a long run grows the slice as it goes,
 	// so memory follows the steps actually trained, not --epochs.
 	res.Steps = make([]metrics.Step, 0, stepsPerEpoch)
+	var lossSum, correct float64
+	seen := 0
+	testPending := false
+	if r := o.Resume; r != nil {
+		if r.Step > total || r.Epoch < 1 || r.Epoch > o.Epochs || r.Offset < 0 || r.Offset > n || len(r.Steps) != r.Step {
+			return nil, fmt.Errorf("resume: step %d, epoch %d, offset %d and %d records do not fit a run of %d epochs of %d images", r.Step, r.Epoch, r.Offset, len(r.Steps), o.Epochs, n)
+		}
+		if err := shuffle.Restore(r.Shuffler); err != nil {
+			return nil, fmt.Errorf("resume: shuffle state: %w", err)
+		}
+		step, firstEpoch, firstOffset = r.Step, r.Epoch, r.Offset
+		lossSum, correct, seen, testPending = r.LossSum, r.Correct, r.Seen, r.TestPending
+		res.Steps = append(res.Steps, r.Steps...)
+	}
+	var epochShuffle []byte // the generator's state before this epoch's order
+	offset := firstOffset
+	epoch := firstEpoch
+	// snapshot is the loop's state between two steps.
+	snapshot := func() *State {
+		// Past an epoch's end (or the last epoch's) the position is that end.
+		epoch, offset := epoch, min(offset, n)
+		if epoch > o.Epochs {
+			epoch, offset = o.Epochs, n
+		}
+		return &State{Step: step, Epoch: epoch, Offset: offset, Shuffler: epochShuffle,
+			LossSum: lossSum, Correct: correct, Seen: seen, TestPending: testPending, Steps: res.Steps}
+	}
+	defer func() { res.State = snapshot() }()
 	pending := make([]int, 0, flushWindow) // batch sizes of steps whose stats are not read yet
 
 	var trainStart time.Time
 	loop := func() error {
-		for epoch := 1; epoch <= o.Epochs; epoch++ {
+		for epoch = firstEpoch; epoch <= o.Epochs; epoch++ {
+			var err error
+			if epochShuffle, err = shuffle.State(); err != nil {
+				return err
+			}
 			shuffle.Next(order)
 			if err := b.UploadInt32(perm, order); err != nil {
 				return err
 			}
-			var lossSum, correct float64
-			seen := 0
+			if epoch > firstEpoch {
+				lossSum, correct, seen, offset = 0, 0, 0, 0
+			}
 			flush := func() error {
 				if len(pending) == 0 {
 					return nil
@@ -194,7 +254,35 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 				}
 				return nil
 			}
-			for offset := 0; offset < n; offset += batchSize {
+			testPass := func() error {
+				if o.OnProgress != nil {
+					o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval, Evaluating: true, Stage: StageTest})
+				}
+				testPending = true
+				t := time.Now()
+				ev, err := eval.Run(ctx, testData, testSet.N, false)
+				res.TestEval += time.Since(t)
+				if errors.Is(err, context.Canceled) {
+					res.Interrupted = true
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("test evaluation after step %d: %w", step, err)
+				}
+				testPending = false
+				res.Steps[len(res.Steps)-1].TestLoss = ev.Loss
+				res.Steps[len(res.Steps)-1].TestAcc = ev.Accuracy
+				if o.OnProgress != nil {
+					o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval})
+				}
+				return nil
+			}
+			if testPending { // resumed where a test pass was stopped
+				if err := testPass(); err != nil || res.Interrupted {
+					return err
+				}
+			}
+			for ; offset < n; offset += batchSize {
 				if ctx.Err() != nil {
 					res.Interrupted = true
 					return flush()
@@ -228,23 +316,20 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 					o.OnProgress(Progress{Done: step, Total: total, Last: last, Elapsed: res.Training + res.TestEval})
 				}
 				if testNow {
-					if o.OnProgress != nil {
-						o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval, Evaluating: true, Stage: StageTest})
+					if err := testPass(); err != nil || res.Interrupted {
+						offset += k.N
+						return err
 					}
-					t := time.Now()
-					ev, err := eval.Run(ctx, testData, testSet.N, false)
-					res.TestEval += time.Since(t)
-					if errors.Is(err, context.Canceled) {
-						res.Interrupted = true
-						return nil
+				}
+				if o.CheckpointEvery > 0 && step%o.CheckpointEvery == 0 && o.OnCheckpoint != nil {
+					if err := flush(); err != nil {
+						return err
 					}
+					offset += k.N
+					err := o.OnCheckpoint(snapshot())
+					offset -= k.N
 					if err != nil {
-						return fmt.Errorf("test evaluation after step %d: %w", step, err)
-					}
-					res.Steps[len(res.Steps)-1].TestLoss = ev.Loss
-					res.Steps[len(res.Steps)-1].TestAcc = ev.Accuracy
-					if o.OnProgress != nil {
-						o.OnProgress(Progress{Done: step, Total: total, Last: res.Steps[len(res.Steps)-1], Elapsed: res.Training + res.TestEval})
+						return fmt.Errorf("checkpoint after step %d: %w", step, err)
 					}
 				}
 			}
@@ -291,11 +376,22 @@ func finalErr(res *Result, what string, err error) (*Result, error) {
 
 // Shuffler draws the per-epoch orders of the training set: the same seed
 // gives the same sequence of permutations, on every backend.
-type Shuffler struct{ rng *rand.Rand }
+type Shuffler struct {
+	src *rand.PCG
+	rng *rand.Rand
+}
 
 func NewShuffler(seed uint64) *Shuffler {
-	return &Shuffler{rand.New(rand.NewPCG(seed, 0x73687566666c65))}
+	src := rand.NewPCG(seed, 0x73687566666c65)
+	return &Shuffler{src, rand.New(src)}
 }
+
+// State is the generator's state: Restore makes the next orders those that
+// followed it.
+func (s *Shuffler) State() ([]byte, error) { return s.src.MarshalBinary() }
+
+// Restore returns the generator to a State.
+func (s *Shuffler) Restore(state []byte) error { return s.src.UnmarshalBinary(state) }
 
 // Next fills order with the next epoch's permutation of 0..len(order)-1.
 func (s *Shuffler) Next(order []int32) {
