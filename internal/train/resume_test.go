@@ -18,16 +18,16 @@ type stopAt struct {
 	Stage string
 }
 
-// TestResumeIsBitIdentical interrupts a run (2 epochs of 4 steps, the last
-// of each a smaller batch, a test pass every 3 steps) at each kind of
+// TestResumeIsBitIdentical interrupts a run (2 epochs of 4 steps of 16
+// images, the last of each 12, a test pass every 3 steps) at each kind of
 // moment, continues it from its State and the model's weights and
 // optimizer state moved to a fresh model, and requires the records, the
 // final evaluation, the weights and Adam's state of the run left alone, to
 // the bit.
 func TestResumeIsBitIdentical(t *testing.T) {
-	trainSet, testSet := blocks(100, 1), blocks(40, 2)
+	trainSet, testSet := blocks(60, 1), blocks(20, 2)
 	o := options()
-	o.TestEvery = 3
+	o.BatchSize, o.TestEvery = 16, 3
 	alone := newModel(t, 3, 5)
 	want, err := train.Run(context.Background(), alone, trainSet, testSet, o)
 	if err != nil {
