@@ -54,17 +54,23 @@ type summary struct {
 	TrainLoss      *float64   `json:"train_loss"`
 	TrainAcc       *float64   `json:"train_acc"`
 	PerClassAcc    []*float64 `json:"per_class_acc"`
-	TotalS         float64    `json:"total_s"`
-	TrainS         float64    `json:"train_s"`
-	EvalS          float64    `json:"eval_s"`
-	TestEvalS      float64    `json:"test_eval_s"`
-	FinalEvalS     float64    `json:"final_eval_s"`
-	EvalShare      float64    `json:"eval_share"`      // all evaluation / total
-	TestEvalShare  float64    `json:"test_eval_share"` // the periodic test passes (--test-every) / total
-	ImagesPerS     float64    `json:"images_per_s"`
-	Finished       string     `json:"finished"`
-	GoVersion      string     `json:"go_version"`
-	Threads        int        `json:"threads"`
+	// Precise BN (--precise-bn): the batches asked for and used, and the
+	// test result with the recomputed statistics; absent when off.
+	PreciseBN        int      `json:"precise_bn,omitempty"`
+	PreciseBNBatches int      `json:"precise_bn_batches,omitempty"`
+	PreciseTestLoss  *float64 `json:"precise_bn_test_loss,omitempty"`
+	PreciseTestAcc   *float64 `json:"precise_bn_test_acc,omitempty"`
+	TotalS           float64  `json:"total_s"`
+	TrainS           float64  `json:"train_s"`
+	EvalS            float64  `json:"eval_s"`
+	TestEvalS        float64  `json:"test_eval_s"`
+	FinalEvalS       float64  `json:"final_eval_s"`
+	EvalShare        float64  `json:"eval_share"`      // all evaluation / total
+	TestEvalShare    float64  `json:"test_eval_share"` // the periodic test passes (--test-every) / total
+	ImagesPerS       float64  `json:"images_per_s"`
+	Finished         string   `json:"finished"`
+	GoVersion        string   `json:"go_version"`
+	Threads          int      `json:"threads"`
 	// Files lists the outputs beside summary.json that were written whole;
 	// WriteErrors says why each other output is missing.
 	Files       []string          `json:"files"`
@@ -105,6 +111,10 @@ func (r *runRecord) summary() summary {
 	if res.Train != nil {
 		s.TrainLoss, s.TrainAcc = num(res.Train.Loss), num(res.Train.Accuracy)
 	}
+	s.PreciseBN, s.PreciseBNBatches = r.cmd.PreciseBN, res.PreciseBNBatches
+	if res.PreciseTest != nil {
+		s.PreciseTestLoss, s.PreciseTestAcc = num(res.PreciseTest.Loss), num(res.PreciseTest.Accuracy)
+	}
 	return s
 }
 
@@ -141,6 +151,13 @@ func (r *runRecord) write(ctx context.Context) error {
 			meta := map[string]any{"device": s.Device, "steps": r.model.Steps(), "seed": s.Seed, "epochs": s.Epochs, "status": s.Status}
 			if s.TestAcc != nil {
 				meta["test_acc"] = *s.TestAcc
+			}
+			if s.PreciseBNBatches > 0 {
+				// The statistics saved are the precise ones.
+				meta["precise_bn_batches"] = s.PreciseBNBatches
+				if s.PreciseTestAcc != nil {
+					meta["test_acc"] = *s.PreciseTestAcc
+				}
 			}
 			if res.Interrupted {
 				// Stopped: keep what `train --resume` needs to continue.
@@ -192,7 +209,14 @@ func (r *runRecord) print(w io.Writer, writeErr error) {
 		fmt.Fprintf(w, "interrupted after %d steps\n", len(res.Steps))
 	}
 	if res.Test != nil {
-		fmt.Fprintf(w, "test:  loss %.4f  accuracy %.2f%%  (%d images, inference mode)\n", res.Test.Loss, 100*res.Test.Accuracy, res.Test.Confusion.Total())
+		how := "inference mode"
+		if res.PreciseTest != nil {
+			how += ", Keras' moving averages"
+		}
+		fmt.Fprintf(w, "test:  loss %.4f  accuracy %.2f%%  (%d images, %s)\n", res.Test.Loss, 100*res.Test.Accuracy, res.Test.Confusion.Total(), how)
+	}
+	if res.PreciseTest != nil {
+		fmt.Fprintf(w, "test:  loss %.4f  accuracy %.2f%%  (precise BN: statistics over %d training batches)\n", res.PreciseTest.Loss, 100*res.PreciseTest.Accuracy, res.PreciseBNBatches)
 	}
 	if res.Train != nil {
 		fmt.Fprintf(w, "train: loss %.4f  accuracy %.2f%%  (%d images, inference mode)\n", res.Train.Loss, 100*res.Train.Accuracy, res.Train.Confusion.Total())

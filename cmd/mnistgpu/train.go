@@ -52,6 +52,7 @@ type trainFlags struct {
 	LimitTrain    int     `name:"limit-train" placeholder:"N" help:"Use only the first N training images (default: all 60,000). The test accuracy means little before about 600 steps, as batch norm's moving averages lag (the README's quick run: --limit-train 20000 --batch-size 32)."`
 	LimitTest     int     `name:"limit-test" placeholder:"N" help:"Use only the first N test images (default: all 10,000)."`
 	SkipTrainEval bool    `name:"skip-train-eval" help:"Skip the final inference pass over the training set (train_loss/train_acc are then absent)."`
+	PreciseBN     int     `name:"precise-bn" placeholder:"N" help:"After training, recompute the batch norms' statistics over N training batches with the weights frozen (precise BN) and report the test result both ways; the checkpoint keeps the precise statistics (default: off, as Keras)."`
 }
 
 func (c *TrainCmd) Help() string {
@@ -93,6 +94,9 @@ func (c *trainFlags) check() error {
 	// infinity (1e-50, 1e39) is refused here, not after the data is loaded.
 	if lr := float32(c.LR); !(lr > 0) || math.IsInf(float64(lr), 0) {
 		return fmt.Errorf("--lr %g: must be a finite number > 0 in float32 (about 1.4e-45 to 3.4e38)", c.LR)
+	}
+	if c.PreciseBN < 0 {
+		return fmt.Errorf("--precise-bn %d: must be ≥ 0 (0 = off)", c.PreciseBN)
 	}
 	if c.LimitTrain < 0 || c.LimitTest < 0 {
 		return fmt.Errorf("--limit-train/--limit-test: must be ≥ 0 (0 = all)")
@@ -194,7 +198,7 @@ func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet
 	progress := view(c.Epochs, perEpoch, os.Stderr)
 	opts := train.Options{
 		Epochs: c.Epochs, BatchSize: c.BatchSize, LR: float32(c.LR), Seed: c.Seed,
-		TestEvery: testEvery, EvalBatch: evalBatch, SkipTrainEval: c.SkipTrainEval,
+		TestEvery: testEvery, EvalBatch: evalBatch, SkipTrainEval: c.SkipTrainEval, PreciseBN: c.PreciseBN,
 		OnProgress: progress.update, Resume: resume, CheckpointEvery: c.CheckpointEvery,
 		OnCheckpoint: func(st *train.State) error {
 			meta := map[string]any{"device": b.Name(), "steps": m.Steps(), "seed": c.Seed, "epochs": c.Epochs, "status": "in progress"}
@@ -219,6 +223,9 @@ func (c *TrainCmd) run(ctx context.Context, b backend.Backend, trainSet, testSet
 	// even when some could not.
 	writeErr := run.write(ctx)
 	run.print(results, writeErr)
+	if note := bnLagNote(res, c.PreciseBN > 0); note != "" {
+		fmt.Fprintln(os.Stderr, note)
+	}
 	if writeErr != nil {
 		return run, errors.Join(runErr, writeErr)
 	}

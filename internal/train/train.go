@@ -33,6 +33,11 @@ type Options struct {
 	// CheckpointEvery calls OnCheckpoint every CheckpointEvery steps (0: never).
 	CheckpointEvery int
 	OnCheckpoint    func(st *State) error
+	// PreciseBN, when > 0, recomputes the batch norms' moving statistics
+	// over up to that many full training batches after the Keras-style
+	// final test pass, then evaluates again (Result.PreciseTest). The model
+	// keeps the precise statistics (checkpoint, final training-set pass).
+	PreciseBN int
 	// OnProgress, if set, is called after every step (so a display can keep
 	// a steady count and rate), whenever new step records are read back, and
 	// before each evaluation pass (with Stage set, so it can say why the
@@ -54,6 +59,7 @@ const (
 	StageTest       = "test pass"
 	StageFinalTest  = "final test pass"
 	StageFinalTrain = "final pass over the training set"
+	StagePreciseBN  = "precise BN: recomputing the batch-norm statistics"
 )
 
 // Result is everything a run measured. After an interruption or a failure
@@ -62,10 +68,14 @@ type Result struct {
 	Steps []metrics.Step
 	// State is where the loop stood when it returned: a run stopped early
 	// continues from it.
-	State       *State
-	Test        *Evaluation // final, inference mode; nil if not reached
-	Train       *Evaluation // final pass over the training set; nil if skipped or not reached
-	Interrupted bool
+	State *State
+	Test  *Evaluation // final, inference mode; nil if not reached
+	Train *Evaluation // final pass over the training set; nil if skipped or not reached
+	// PreciseTest is the final test pass after precise BN over
+	// PreciseBNBatches training batches; nil without Options.PreciseBN.
+	PreciseTest      *Evaluation
+	PreciseBNBatches int
+	Interrupted      bool
 
 	Total, Training, TestEval, FinalEval time.Duration
 	ImagesTrained                        int
@@ -117,6 +127,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("test-every %d: must be ≥ 0 (0 = end of each epoch only)", o.TestEvery)
 	case o.EvalBatch < 1:
 		return fmt.Errorf("eval batch %d: must be ≥ 1", o.EvalBatch)
+	case o.PreciseBN < 0:
+		return fmt.Errorf("precise BN over %d batches: must be ≥ 0 (0 = off)", o.PreciseBN)
 	}
 	return nil
 }
@@ -355,6 +367,23 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 	}
 	if last := &res.Steps[len(res.Steps)-1]; last.Step == total {
 		last.TestLoss, last.TestAcc = res.Test.Loss, res.Test.Accuracy
+	}
+	if o.PreciseBN > 0 {
+		announce(StagePreciseBN)
+		// The last epoch's order is still in perm: its first full batches,
+		// never the partial tail, whose statistics are noisier.
+		res.PreciseBNBatches = min(o.PreciseBN, n/batchSize)
+		fill := func(i int) { b.GatherBatch(full.X, full.Labels, trainData, perm, i*batchSize) }
+		if err := m.PreciseBatchNorm(full, res.PreciseBNBatches, fill); err != nil {
+			return res, fmt.Errorf("precise BN: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return finalErr(res, "precise BN", err)
+		}
+		announce(StageFinalTest)
+		if res.PreciseTest, err = eval.Run(ctx, testData, testSet.N, true); err != nil {
+			return finalErr(res, "final test evaluation after precise BN", err)
+		}
 	}
 	if !o.SkipTrainEval {
 		announce(StageFinalTrain)
