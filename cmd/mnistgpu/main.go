@@ -28,6 +28,7 @@ type CLI struct {
 	Bench   BenchCmd   `cmd:"" help:"Train a kernel × seed grid and compare the kernels (bench.md, bench.csv, figures)."`
 	Eval    EvalCmd    `cmd:"" help:"Report test metrics of a checkpoint."`
 	Export  ExportCmd  `cmd:"" help:"Write a checkpoint as ONNX or safetensors."`
+	Predict PredictCmd `cmd:"" help:"Predict the digit in your own PNG or JPEG images with a checkpoint."`
 	Summary SummaryCmd `cmd:"" help:"Print the Keras-style layer table and parameter counts."`
 	Data    DataCmd    `cmd:"" help:"Fetch or verify the MNIST files."`
 	Devices DevicesCmd `cmd:"" help:"Show the CUDA driver, libraries and GPUs found, or what is missing."`

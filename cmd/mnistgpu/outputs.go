@@ -104,9 +104,7 @@ func (r *runRecord) summary() summary {
 	}
 	if res.Test != nil {
 		s.TestLoss, s.TestAcc = num(res.Test.Loss), num(res.Test.Accuracy)
-		for _, a := range res.Test.Confusion.ClassAccuracy() {
-			s.PerClassAcc = append(s.PerClassAcc, num(a))
-		}
+		s.PerClassAcc = perClass(&res.Test.Confusion)
 	}
 	if res.Train != nil {
 		s.TrainLoss, s.TrainAcc = num(res.Train.Loss), num(res.Train.Accuracy)

@@ -295,6 +295,40 @@ func TestTrainEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("eval --json", func(t *testing.T) {
+		r := mnistgpu(t, nil, "", "eval", "--checkpoint", filepath.Join(out, "model.ckpt"), "--data-dir", data, "--device", "cpu",
+			"--limit-test", "64", "--eval-batch", "32", "--json")
+		if r.code != 0 {
+			t.Fatalf("eval --json failed:\n%v", r)
+		}
+		var got map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+			t.Fatalf("eval --json stdout is not one JSON object: %v\n%s", err, r.stdout)
+		}
+		// The same numbers as the run's own final test pass, to the bit.
+		for _, key := range []string{"test_loss", "test_acc", "kernel"} {
+			if a, b := number(t, got, key), number(t, s, key); a != b {
+				t.Errorf("eval --json %s = %v, the run's summary.json says %v", key, a, b)
+			}
+		}
+		if n := number(t, got, "test_images"); n != 64 {
+			t.Errorf("test_images %v, want 64", n)
+		}
+		rows, ok := got["confusion"].([]any)
+		total := 0.0
+		for _, row := range rows {
+			for _, v := range row.([]any) {
+				total += v.(float64)
+			}
+		}
+		if !ok || len(rows) != 10 || total != 64 {
+			t.Errorf("confusion: %d rows counting %v images, want 10 rows counting 64", len(rows), total)
+		}
+		if pc, _ := got["per_class_acc"].([]any); len(pc) != 10 {
+			t.Errorf("per_class_acc has %d entries, want 10", len(pc))
+		}
+	})
+
 	t.Run("determinism", func(t *testing.T) {
 		first, err := os.ReadFile(filepath.Join(out, "metrics.csv"))
 		if err != nil {
