@@ -151,6 +151,13 @@ func prepareResume(dir string) (outDir, error) {
 		if err := os.Remove(filepath.Join(dir, inUse)); err != nil {
 			return outDir{}, fmt.Errorf("--resume: %w", err)
 		}
+		// And the temporary files of the writes it was killed in.
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if isTemp(e.Name()) && !e.IsDir() {
+				_ = os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
 	}
 	if stray := notRunOutput(dir); stray != "" {
 		return outDir{}, fmt.Errorf("--resume: %s holds %s, which no run writes; move it away to continue the run there", dir, stray)

@@ -24,7 +24,8 @@ func resumable(data string, extra ...string) []string {
 // TestResume: a run stopped by Ctrl-C, or killed outright after a
 // --checkpoint-every checkpoint, and resumed ends with the metrics.csv and
 // the weights of the same run left alone, to the bit. The killed run's
-// folder keeps the claim of a process that is gone, which --resume clears;
+// folder keeps the claim of a process that is gone and the temporary file
+// of a write it was killed in, which --resume clears;
 // its checkpoint refuses other settings. A resumed run's checkpoint is a
 // finished one, which --resume refuses.
 func TestResume(t *testing.T) {
@@ -54,6 +55,10 @@ func TestResume(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(killed, inUse)); err != nil {
 			t.Fatalf("the killed run left no claim: %v", err)
+		}
+		// As a kill in the middle of a checkpoint's write leaves it.
+		if err := os.WriteFile(filepath.Join(killed, ".model.ckpt.tmp-123"), []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
 		}
 		wantOneError(t, mnistgpu(t, nil, "", resumable(data, "--resume", killed, "--batch-size", "32")...), "--batch-size 16 (this command: 32)")
 		wantOneError(t, mnistgpu(t, nil, "", resumable(data, "--resume", killed, "--kernel", "5")...), "--kernel 3 (this command: 5)")
