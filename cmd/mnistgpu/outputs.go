@@ -157,7 +157,7 @@ func (r *runRecord) write(ctx context.Context) error {
 					meta["test_acc"] = *s.PreciseTestAcc
 				}
 			}
-			if res.Interrupted {
+			if res.Interrupted && res.State != nil {
 				// Stopped: keep what `train --resume` needs to continue.
 				return r.cmd.writeResumable(p, r.model, res.State, meta)
 			}

@@ -41,7 +41,7 @@ func (c *TrainCmd) settings() map[string]string {
 		"lr": strconv.FormatFloat(c.LR, 'g', -1, 64), "seed": strconv.FormatUint(c.Seed, 10),
 		"test-every": c.TestEvery, "eval-batch": c.EvalBatch,
 		"limit-train": strconv.Itoa(c.LimitTrain), "limit-test": strconv.Itoa(c.LimitTest),
-		"skip-train-eval": strconv.FormatBool(c.SkipTrainEval),
+		"skip-train-eval": strconv.FormatBool(c.SkipTrainEval), "precise-bn": strconv.Itoa(c.PreciseBN),
 	}
 }
 
@@ -61,7 +61,7 @@ func (c *TrainCmd) openResume() (*resumed, error) {
 		if header.Meta["status"] == "completed" {
 			return nil, fmt.Errorf("--resume %s: that run finished (status completed); there is nothing to continue", path)
 		}
-		return nil, fmt.Errorf("--resume %s: holds weights only, no training state to continue from (written before resumable checkpoints, or by a run that failed)", path)
+		return nil, fmt.Errorf("--resume %s: holds weights only, no training state to continue from (written before resumable checkpoints, or by a run stopped after precise BN had replaced its statistics)", path)
 	}
 	mine := c.settings()
 	var diffs []string

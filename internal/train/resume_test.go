@@ -98,6 +98,33 @@ func TestResumeIsBitIdentical(t *testing.T) {
 	}
 }
 
+// TestNoStateAfterPreciseBN: a run stopped once precise BN has replaced
+// the moving statistics has no state to continue from (its weights are not
+// the loop's any more); one stopped before it has.
+func TestNoStateAfterPreciseBN(t *testing.T) {
+	o := options()
+	o.PreciseBN = 2
+	for _, c := range []struct {
+		stage string
+		state bool
+	}{{train.StageFinalTest, true}, {train.StagePreciseBN, false}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		o.OnProgress = func(p train.Progress) {
+			if p.Stage == c.stage { // the first final test pass comes before precise BN
+				cancel()
+			}
+		}
+		res, err := train.Run(ctx, newModel(t, 3, 1), blocks(64, 1), blocks(20, 2), o)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Interrupted || (res.State != nil) != c.state {
+			t.Errorf("stopped at %q: interrupted %v, state %v, want state %v", c.stage, res.Interrupted, res.State != nil, c.state)
+		}
+	}
+}
+
 // TestResumeRefusesAStateThatDoesNotFit: a state from another run's
 // geometry is an error, not a silent misplacement.
 func TestResumeRefusesAStateThatDoesNotFit(t *testing.T) {

@@ -67,7 +67,7 @@ const (
 type Result struct {
 	Steps []metrics.Step
 	// State is where the loop stood when it returned: a run stopped early
-	// continues from it.
+	// continues from it. Nil once precise BN has changed the statistics.
 	State *State
 	Test  *Evaluation // final, inference mode; nil if not reached
 	Train *Evaluation // final pass over the training set; nil if skipped or not reached
@@ -214,7 +214,14 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 		return &State{Step: step, Epoch: epoch, Offset: offset, Shuffler: epochShuffle,
 			LossSum: lossSum, Correct: correct, Seen: seen, TestPending: testPending, Steps: res.Steps}
 	}
-	defer func() { res.State = snapshot() }()
+	// Once precise BN has replaced the moving statistics, the weights are
+	// no longer those the loop left: a run stopped then cannot continue.
+	preciseApplied := false
+	defer func() {
+		if !preciseApplied {
+			res.State = snapshot()
+		}
+	}()
 	pending := make([]int, 0, flushWindow) // batch sizes of steps whose stats are not read yet
 
 	var trainStart time.Time
@@ -374,6 +381,7 @@ func Run(ctx context.Context, m *model.Model, trainSet, testSet *mnist.Set, o Op
 		// never the partial tail, whose statistics are noisier.
 		res.PreciseBNBatches = min(o.PreciseBN, n/batchSize)
 		fill := func(i int) { b.GatherBatch(full.X, full.Labels, trainData, perm, i*batchSize) }
+		preciseApplied = true
 		if err := m.PreciseBatchNorm(full, res.PreciseBNBatches, fill); err != nil {
 			return res, fmt.Errorf("precise BN: %w", err)
 		}
